@@ -135,16 +135,39 @@ lmd_log_reopen(struct lmd_log *log)
 }
 
 
-void
-lmd_log_set_error_log(struct lmd_log *log)
+int
+lmd_log_retarget(struct lmd_log *log, const char *target, int level,
+    char *err, size_t errlen)
 {
-    struct lmd_log  *old;
+    char  *path = NULL;
+    int    fd;
 
-    old = lmd_error_log;
-    lmd_error_log = log ? log : &lmd_stderr_log;
-    if (old != lmd_error_log) {
-        lmd_log_close(old);
+    fd = lmd_log_open_fd(target);
+    if (fd == -1) {
+        snprintf(err, errlen, "cannot open log \"%s\": %s", target,
+                 strerror(errno));
+        return LMD_ERROR;
     }
+    if (fd > STDERR_FILENO && (path = strdup(target)) == NULL) {
+        snprintf(err, errlen, "out of memory opening log \"%s\"", target);
+        close(fd);
+        return LMD_ERROR;
+    }
+
+    if (log->fd <= STDERR_FILENO) {
+        /* Still on a standard stream, which stays open: take the new
+         * descriptor as it is. */
+        log->fd = fd;
+    } else if (fd != log->fd) {
+        dup2(fd, log->fd);
+        if (fd > STDERR_FILENO) {
+            close(fd);
+        }
+    }
+    free(log->path);
+    log->path = path;
+    log->level = level;
+    return LMD_OK;
 }
 
 

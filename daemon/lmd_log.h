@@ -46,9 +46,12 @@ struct lmd_log *lmd_log_open(const char *target, int level, char *err,
 void            lmd_log_close(struct lmd_log *log);
 int             lmd_log_reopen(struct lmd_log *log);
 
-/* Replaces the process-wide error log; the old one is closed unless it is
- * the static stderr log.  Loop thread only, never while engines log. */
-void lmd_log_set_error_log(struct lmd_log *log);
+/* Points a log (the process-wide error log) at a new target and level.
+ * The descriptor number is kept (dup2), so a thread writing a line right
+ * now writes to the old or the new target, never to a closed or reused
+ * descriptor.  LMD_OK, or LMD_ERROR with err set and nothing changed. */
+int lmd_log_retarget(struct lmd_log *log, const char *target, int level,
+    char *err, size_t errlen);
 
 /* Writes "2026/11/22 00:27:48 [level] pid: message[: strerror(err)]\n".
  * err is an errno value or 0.  Checks the level before formatting. */
