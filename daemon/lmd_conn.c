@@ -107,6 +107,19 @@ lmd_conn_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
 
+    if (c->closing) {
+        /* Already on its way out: the peer went first. */
+        c->handler->on_close(c, LMD_CONN_FLUSHED);
+        lmd_conn_free(c);
+        return;
+    }
+
+    if ((what & BEV_EVENT_EOF) && c->handler->on_eof != NULL
+        && c->handler->on_eof(c) == 0)
+    {
+        return;     /* the protocol flushes its last response first */
+    }
+
     if (what & BEV_EVENT_TIMEOUT) {
         reason = LMD_CONN_SEND_TIMEOUT;
     } else if (what & BEV_EVENT_EOF) {
@@ -128,8 +141,12 @@ lmd_conn_timer_cb(void *data)
 {
     struct lmd_conn  *c = data;
 
-    if (c->lingering || c->closing) {
+    if (c->lingering) {
         lmd_conn_free(c);
+        return;
+    }
+    if (c->closing) {
+        lmd_conn_linger(c);     /* deferred by close_after_flush */
         return;
     }
     if (c->handler->on_timer != NULL) {
@@ -373,7 +390,8 @@ lmd_conn_close_after_flush(struct lmd_conn *c)
     lmd_timer_del(c->timer);
     bufferevent_disable(c->bev, EV_READ);
     if (lmd_conn_output_len(c) == 0) {
-        lmd_conn_linger(c);
+        /* Never from inside the caller's stack: it may still use c. */
+        lmd_timer_add(c->timer, 0);
     }
     /* else lmd_conn_write_cb lingers once the output is sent */
 }

@@ -45,6 +45,11 @@ struct lmd_conn_handler {
     /* The connection is going away: free the protocol state; the layer
      * frees the connection right after this returns.  Required. */
     void  (*on_close)(struct lmd_conn *c, int reason);
+    /* The peer half-closed (sent FIN).  Return 1 to close now (on_close
+     * follows with LMD_CONN_EOF), or 0 after calling
+     * lmd_conn_close_after_flush() to still send what is queued.
+     * (optional: NULL closes now) */
+    int   (*on_eof)(struct lmd_conn *c);
 };
 
 struct lmd_conn {

@@ -583,11 +583,31 @@ lmd_http_conn_on_close(struct lmd_conn *c, int reason)
 }
 
 
+/* The client half-closed.  A response already queued is still sent (a
+ * client may send its request and FIN at once); a request still running
+ * is abandoned, since nobody will read its answer. */
+static int
+lmd_http_conn_on_eof(struct lmd_conn *c)
+{
+    struct lmd_http_conn  *hc = c->data;
+
+    if (hc == NULL || hc->state == LMD_HTTP_PROCESSING
+        || lmd_conn_output_len(c) == 0)
+    {
+        return 1;
+    }
+    hc->state = LMD_HTTP_CLOSING;
+    lmd_conn_close_after_flush(c);
+    return 0;
+}
+
+
 static const struct lmd_conn_handler  lmd_http_conn_handler = {
     lmd_http_conn_on_read,
     NULL,
     lmd_http_conn_on_timer,
-    lmd_http_conn_on_close
+    lmd_http_conn_on_close,
+    lmd_http_conn_on_eof
 };
 
 
