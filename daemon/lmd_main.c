@@ -140,7 +140,7 @@ lmd_test_conf(const struct lmd_conf *conf, char *err, size_t errlen)
 {
     const struct lmd_conf_listen  *ls;
     SSL_CTX                       *ctx;
-    char                           why[LMD_ERR_LEN];
+    char                           why[LMD_ERR_LEN / 2];
     size_t                         i;
 
     for (i = 0; i < conf->http.nlisten; i++) {

@@ -38,7 +38,8 @@ struct lmd_pool {
     size_t                   used;
 };
 
-#define LMD_ALIGN_UP(n)  (((n) + LMD_POOL_ALIGN - 1) & ~((size_t) LMD_POOL_ALIGN - 1))
+#define LMD_ALIGN_UP(n)                                                       \
+    (((n) + LMD_POOL_ALIGN - 1) & ~((size_t) LMD_POOL_ALIGN - 1))
 #define LMD_BLOCK_HDR    LMD_ALIGN_UP(sizeof(struct lmd_pool_block))
 #define LMD_LARGE_HDR    LMD_ALIGN_UP(sizeof(struct lmd_pool_large))
 
