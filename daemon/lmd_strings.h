@@ -42,7 +42,8 @@ time_t lmd_parse_http_date(const char *s, size_t len);
  * any byte, then removes "." segments and duplicate slashes, and refuses
  * any ".." segment.  The output never starts with '/', so it can be joined
  * under a document root; "" means the root itself.  *dir is set when the
- * (decoded) path ended with '/'.  Returns 0, or -1 when the path must be
+ * (decoded) path ended with '/' or with a "." segment (RFC 3986 keeps the
+ * slash there), and for the root.  Returns 0, or -1 when the path must be
  * refused (the caller answers 400/404).  out needs len + 1 bytes. */
 int lmd_sanitize_path(const char *path, size_t len, char *out, int *dir);
 
