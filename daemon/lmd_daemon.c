@@ -6,9 +6,9 @@
  * Design: everything runs on the loop thread.  Signals arrive as loop
  * events (libevent's self-pipe), so reload and stop run between requests,
  * never inside one.  Start-up order matters: listeners are bound and log
- * files opened while still root, privileges are dropped, then the process
- * forks (if configured), and only then are threads (engines) started,
- * because threads do not survive fork().
+ * files opened while still root, the process forks (if configured) and
+ * writes its pid file, privileges are dropped, and only then are threads
+ * (engines) started, because threads do not survive fork().
  */
 
 #include "lmd_core.h"
@@ -35,12 +35,30 @@ static int                lmd_ready_sent;
 
 /* ------------------------------------------------------------- stopping */
 
+/* Counts the connections still busy with a response.  Lingering ones
+ * have handed their last response to the kernel and only wait for the
+ * peer's FIN: they do not hold up the stop (an idle keep-alive client
+ * that never closes would add LMD_CONN_LINGER_MS to every stop). */
+static void
+lmd_stop_count(struct lmd_conn *c, void *data)
+{
+    uint64_t  *busy = data;
+
+    if (!c->lingering) {
+        (*busy)++;
+    }
+}
+
+
 static void
 lmd_stop_check(void *data)
 {
+    uint64_t  busy = 0;
+
     lmd_unused(data);
-    if (lmd_conn_count() == 0) {
-        lmd_event_stop();
+    lmd_conn_foreach(lmd_stop_count, &busy);
+    if (busy == 0) {
+        lmd_event_stop();       /* the lingering ones close on the way out */
         return;
     }
     if (lmd_event_now_ms() >= lmd_stop_deadline) {
@@ -268,10 +286,9 @@ lmd_daemon_run(struct lmd_conf *conf, const char *conf_file,
     if (cycle->access_log != NULL) {
         lmd_chown_fd(cycle->access_log->fd, conf->daemon.user);
     }
-    if (lmd_drop_privileges(conf->daemon.user, err, sizeof(err)) != LMD_OK
-        || (conf->daemon.daemonize
-            && lmd_daemonize(strcmp(conf->daemon.error_log, "stderr") == 0,
-                             err, sizeof(err)) != LMD_OK))
+    if (conf->daemon.daemonize
+        && lmd_daemonize(strcmp(conf->daemon.error_log, "stderr") == 0,
+                         err, sizeof(err)) != LMD_OK)
     {
         lmd_log_error(LMD_LOG_ERR, lmd_error_log, 0, "%s", err);
         lmd_cycle_close_listeners(cycle);
@@ -279,12 +296,23 @@ lmd_daemon_run(struct lmd_conf *conf, const char *conf_file,
         return 1;
     }
 
+    /* The pid file is written while still root: its folder (prefix/logs)
+     * is usually root's, as nginx's is.  After the switch the file may
+     * not be removable at exit; a later start replaces it. */
     lmd_pid_path = strdup(conf->daemon.pid);
     if (lmd_pid_path == NULL
         || lmd_pid_write(lmd_pid_path, err, sizeof(err)) != LMD_OK)
     {
         lmd_log_error(LMD_LOG_ERR, lmd_error_log, 0, "%s",
                       lmd_pid_path ? err : "out of memory");
+        lmd_cycle_close_listeners(cycle);
+        lmd_cycle_unref(cycle);
+        free(lmd_pid_path);
+        return 1;
+    }
+    if (lmd_drop_privileges(conf->daemon.user, err, sizeof(err)) != LMD_OK) {
+        lmd_log_error(LMD_LOG_ERR, lmd_error_log, 0, "%s", err);
+        lmd_pid_remove(lmd_pid_path);
         lmd_cycle_close_listeners(cycle);
         lmd_cycle_unref(cycle);
         free(lmd_pid_path);
@@ -299,17 +327,19 @@ lmd_daemon_run(struct lmd_conf *conf, const char *conf_file,
     }
     lmd_cycle_commit(cycle);
 
+    /* A model that cannot even start ends lmd before the loop runs: a
+     * loop break requested now would be forgotten by the loop. */
     if (lmd_models_start(conf, lmd_models_changed, err, sizeof(err))
         != LMD_OK)
     {
         lmd_log_error(LMD_LOG_ERR, lmd_error_log, 0, "%s", err);
         lmd_exit_code = 1;
-        lmd_stop(NULL);
+        lmd_notify("STOPPING=1");
     } else if (lmd_models_count() == 0) {
         lmd_models_changed();
     }
 
-    if (lmd_event_run() != LMD_OK) {
+    if (lmd_exit_code == 0 && lmd_event_run() != LMD_OK) {
         lmd_log_error(LMD_LOG_ERR, lmd_error_log, errno,
                       "the event loop failed");
         lmd_exit_code = 1;
