@@ -10,6 +10,13 @@
  *
  * Live connections are kept on one list, for graceful stop and for the
  * max_connections limit, which pauses every listener while it is reached.
+ *
+ * Writes on plain sockets go through one flush hook per loop iteration
+ * (STYLE.md #12): output is only appended while callbacks run, then the
+ * hook writes each touched connection directly.  Only a socket that cannot
+ * take everything gets its write event armed, so a request/response costs
+ * one read and one write and no epoll_ctl calls.  TLS connections leave
+ * writing to the OpenSSL bufferevent.
  */
 
 #include "lmd_conn.h"
@@ -32,6 +39,8 @@
 #define LMD_CONN_READ_HIGH     (256 * 1024)    /* input bytes buffered */
 
 static struct lmd_conn  *lmd_conns;
+static struct lmd_conn  *lmd_flush_list;
+static struct event     *lmd_flush_ev;
 static uint64_t          lmd_nconns;
 static uint64_t          lmd_conn_serial;
 static long long         lmd_conn_limit = 1024;
@@ -60,6 +69,84 @@ lmd_conn_count(void)
 
 /* ------------------------------------------------------ libevent glue */
 
+/* The output buffer is empty: finish a close, or tell the protocol. */
+static void
+lmd_conn_drained(struct lmd_conn *c)
+{
+    if (c->closing) {
+        if (!c->lingering) {
+            lmd_conn_linger(c);
+        }
+        return;
+    }
+    if (c->watch_drain && c->handler->on_drain != NULL) {
+        c->handler->on_drain(c);
+    }
+}
+
+
+/* The flush hook: runs once per loop iteration in which output was
+ * queued, after the callbacks that queued it. */
+static void
+lmd_conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct evbuffer  *out;
+    struct lmd_conn  *c;
+    int               n;
+
+    lmd_unused(fd);
+    lmd_unused(what);
+    lmd_unused(arg);
+
+    while (lmd_flush_list != NULL) {
+        c = lmd_flush_list;
+        lmd_flush_list = c->flush_next;
+        c->flush_pending = 0;
+
+        out = bufferevent_get_output(c->bev);
+        /* A bufferevent keeps its output's start frozen against other
+         * writers; its own write callback thaws it the same way. */
+        evbuffer_unfreeze(out, 1);
+        do {
+            /* one call stops where a sendfile() segment starts */
+            n = evbuffer_write(out, c->fd);
+        } while (n > 0 && evbuffer_get_length(out) > 0);
+        evbuffer_freeze(out, 1);
+        if (n == -1 && errno != EAGAIN && errno != EINTR) {
+            /* Let the bufferevent meet the error and report it. */
+            bufferevent_enable(c->bev, EV_WRITE);
+            continue;
+        }
+        if (evbuffer_get_length(out) > 0) {
+            bufferevent_enable(c->bev, EV_WRITE);   /* the socket is full */
+            continue;
+        }
+        lmd_conn_drained(c);
+    }
+}
+
+
+/* Puts a plain connection with new output on the flush list. */
+static void
+lmd_conn_schedule_flush(struct lmd_conn *c)
+{
+    if (c->tls || c->flush_pending || c->lingering) {
+        return;
+    }
+    if (lmd_flush_ev == NULL) {
+        lmd_flush_ev = event_new(lmd_event_base(), -1, 0, lmd_conn_flush_cb,
+                                 NULL);
+        if (lmd_flush_ev == NULL) {
+            bufferevent_enable(c->bev, EV_WRITE);
+            return;
+        }
+    }
+    c->flush_pending = 1;
+    c->flush_next = lmd_flush_list;
+    lmd_flush_list = c;
+    event_active(lmd_flush_ev, 0, 0);
+}
+
 static void
 lmd_conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -79,16 +166,11 @@ lmd_conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct lmd_conn  *c = arg;
 
-    lmd_unused(bev);
-    if (c->closing) {
-        if (!c->lingering) {
-            lmd_conn_linger(c);
-        }
-        return;
+    if (!c->tls) {
+        /* Drained: later output goes through the flush hook again. */
+        bufferevent_disable(bev, EV_WRITE);
     }
-    if (c->watch_drain && c->handler->on_drain != NULL) {
-        c->handler->on_drain(c);
-    }
+    lmd_conn_drained(c);
 }
 
 
@@ -220,7 +302,14 @@ lmd_conn_accepted(struct lmd_listener *l, int fd, const struct sockaddr *sa,
     bufferevent_setcb(c->bev, lmd_conn_read_cb, lmd_conn_write_cb,
                       lmd_conn_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, LMD_CONN_READ_HIGH);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* Plain sockets arm EV_WRITE only when the flush hook meets a full
+     * socket buffer; TLS lets OpenSSL's bufferevent write. */
+    if (c->tls) {
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    } else {
+        bufferevent_disable(c->bev, EV_WRITE);  /* enabled by default */
+        bufferevent_enable(c->bev, EV_READ);
+    }
 
     c->next = lmd_conns;
     if (lmd_conns != NULL) {
@@ -252,6 +341,16 @@ failed:
 static void
 lmd_conn_free(struct lmd_conn *c)
 {
+    struct lmd_conn  **pp;
+
+    if (c->flush_pending) {
+        for (pp = &lmd_flush_list; *pp != NULL; pp = &(*pp)->flush_next) {
+            if (*pp == c) {
+                *pp = c->flush_next;
+                break;
+            }
+        }
+    }
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -326,20 +425,64 @@ lmd_conn_read_enable(struct lmd_conn *c, int on)
 int
 lmd_conn_write(struct lmd_conn *c, const void *data, size_t len)
 {
-    return bufferevent_write(c->bev, data, len) == 0 ? LMD_OK : LMD_ERROR;
+    if (bufferevent_write(c->bev, data, len) != 0) {
+        return LMD_ERROR;
+    }
+    lmd_conn_schedule_flush(c);
+    return LMD_OK;
+}
+
+
+/* Small files are copied into the output: header and body then leave in
+ * one writev (one TCP segment) instead of a writev plus a sendfile. */
+#define LMD_CONN_INLINE_FILE  (64 * 1024)
+
+static int
+lmd_conn_copy_file(struct lmd_conn *c, int fd, off_t offset, off_t len)
+{
+    struct evbuffer        *out = bufferevent_get_output(c->bev);
+    struct evbuffer_iovec   v[2];
+    ssize_t                 n, got;
+    int                     nv, i, rc = LMD_ERROR;
+
+    nv = evbuffer_reserve_space(out, (ev_ssize_t) len, v, 2);
+    if (nv <= 0) {
+        goto done;
+    }
+    got = 0;
+    for (i = 0; i < nv && got < len; i++) {
+        v[i].iov_len = lmd_min(v[i].iov_len, (size_t) (len - got));
+        n = pread(fd, v[i].iov_base, v[i].iov_len, offset + got);
+        if (n != (ssize_t) v[i].iov_len) {
+            goto done;      /* the file shrank under us, or EIO */
+        }
+        got += n;
+    }
+    if (evbuffer_commit_space(out, v, i) == 0) {
+        rc = LMD_OK;
+    }
+
+done:
+    close(fd);
+    return rc;
 }
 
 
 int
 lmd_conn_write_file(struct lmd_conn *c, int fd, off_t offset, off_t len)
 {
-    /* evbuffer_add_file owns fd from here, on success and on failure;
-     * with TLS it reads the file instead of calling sendfile. */
-    if (evbuffer_add_file(bufferevent_get_output(c->bev), fd, offset, len)
-        != 0)
+    if (len <= LMD_CONN_INLINE_FILE) {
+        if (lmd_conn_copy_file(c, fd, offset, len) != LMD_OK) {
+            return LMD_ERROR;
+        }
+    } else if (evbuffer_add_file(bufferevent_get_output(c->bev), fd, offset,
+                                 len) != 0)
     {
+        /* evbuffer_add_file owns fd from here; with TLS it reads the
+         * file instead of calling sendfile. */
         return LMD_ERROR;
     }
+    lmd_conn_schedule_flush(c);
     return LMD_OK;
 }
 
@@ -389,11 +532,15 @@ lmd_conn_close_after_flush(struct lmd_conn *c)
     c->watch_drain = 0;
     lmd_timer_del(c->timer);
     bufferevent_disable(c->bev, EV_READ);
-    if (lmd_conn_output_len(c) == 0) {
-        /* Never from inside the caller's stack: it may still use c. */
-        lmd_timer_add(c->timer, 0);
+    if (lmd_conn_output_len(c) == 0 || c->tls) {
+        /* Never from inside the caller's stack: it may still use c.  TLS
+         * output drains through the write callback. */
+        if (lmd_conn_output_len(c) == 0) {
+            lmd_timer_add(c->timer, 0);
+        }
+    } else {
+        lmd_conn_schedule_flush(c);     /* lingers once it is sent */
     }
-    /* else lmd_conn_write_cb lingers once the output is sent */
 }
 
 
@@ -431,6 +578,10 @@ lmd_conn_abort_all(void)
             c->handler->on_close(c, LMD_CONN_IO_ERROR);
         }
         lmd_conn_free(c);
+    }
+    if (lmd_flush_ev != NULL) {
+        event_free(lmd_flush_ev);       /* made again when needed */
+        lmd_flush_ev = NULL;
     }
 }
 

@@ -62,6 +62,7 @@ struct lmd_conn {
     unsigned                        closing:1; /* close after flush */
     unsigned                        watch_drain:1;
     unsigned                        lingering:1;
+    unsigned                        flush_pending:1;
     uint64_t                        number;    /* accept counter */
 
     /* private to lmd_conn.c */
@@ -69,6 +70,7 @@ struct lmd_conn {
     struct bufferevent             *bev;
     struct lmd_timer               *timer;
     struct lmd_conn                *prev, *next;
+    struct lmd_conn                *flush_next;
 };
 
 /* Called with each accepted connection; must set c->handler (and may set
