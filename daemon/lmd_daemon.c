@@ -196,18 +196,28 @@ failed:
 static void
 lmd_reopen(void *data)
 {
+    int  ok = 1;
+
     lmd_unused(data);
     if (lmd_log_reopen(lmd_error_log) != LMD_OK) {
         lmd_log_error(LMD_LOG_ERR, lmd_error_log, errno,
-                      "cannot reopen the error log");
+                      "cannot reopen the error log \"%s\"",
+                      lmd_error_log->path);
+        ok = 0;
     }
     if (lmd_cycle->access_log != NULL
         && lmd_log_reopen(lmd_cycle->access_log) != LMD_OK)
     {
         lmd_log_error(LMD_LOG_ERR, lmd_error_log, errno,
-                      "cannot reopen the access log");
+                      "cannot reopen the access log \"%s\" (after "
+                      "daemon.user, its folder must be writable by that "
+                      "user)", lmd_cycle->access_log->path);
+        ok = 0;
     }
-    lmd_log_error(LMD_LOG_NOTICE, lmd_error_log, 0, "log files reopened");
+    if (ok) {
+        lmd_log_error(LMD_LOG_NOTICE, lmd_error_log, 0,
+                      "log files reopened");
+    }
 }
 
 
