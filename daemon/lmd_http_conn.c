@@ -221,8 +221,11 @@ lmd_http_request_create(struct lmd_http_conn *hc)
     r->keepalive = 1;
 
     /* NUL-terminate every piece in place: the head gets one NUL after the
-     * target; names and values are copied with their own. */
-    memcpy(head, hc->head, hc->url_len);
+     * target; names and values are copied with their own.  A request
+     * refused before its first byte of target has no head buffer yet. */
+    if (hc->url_len > 0) {
+        memcpy(head, hc->head, hc->url_len);
+    }
     head[hc->url_len] = '\0';
     r->uri.data = head;
     r->uri.len = hc->url_len;
@@ -538,6 +541,14 @@ static void
 lmd_http_conn_on_timer(struct lmd_conn *c)
 {
     struct lmd_http_conn  *hc = c->data;
+
+    if (hc->state == LMD_HTTP_IDLE && lmd_conn_output_len(c) > 0) {
+        /* Not idle yet: the last response is still being sent (a large
+         * file to a slow client), which send_timeout watches.  Wait again
+         * rather than cut the response short. */
+        lmd_conn_timer(c, hc->cycle->conf->http.limits.idle_timeout);
+        return;
+    }
 
     lmd_log_error(LMD_LOG_INFO, lmd_error_log, 0,
                   "client %s timed out %s, closing", c->peer,
