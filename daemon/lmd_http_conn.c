@@ -54,6 +54,7 @@ struct lmd_http_conn {
     int                        last_was_value;
 
     int                        error_status; /* set by a callback */
+    const char                *error_text;   /* its message, or NULL */
 };
 
 static void lmd_http_read(struct lmd_http_conn *hc);
@@ -274,6 +275,7 @@ lmd_http_on_headers_complete(llhttp_t *p)
     struct lmd_http_request  *r;
     const struct lmd_str     *expect;
     uint64_t                  max_body;
+    size_t                    i, nhost;
     static const char         cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
     r = lmd_http_request_create(hc);
@@ -282,6 +284,19 @@ lmd_http_on_headers_complete(llhttp_t *p)
         return -1;
     }
     hc->r = r;
+
+    /* RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one before. */
+    for (i = 0, nhost = 0; i < r->nheaders; i++) {
+        nhost += lmd_strieq(r->headers[i].name.data, r->headers[i].name.len,
+                            "Host");
+    }
+    if (nhost > 1 || (nhost == 0 && r->http_major == 1
+                      && r->http_minor >= 1))
+    {
+        hc->error_status = 400;
+        hc->error_text = "an HTTP/1.1 request needs exactly one Host header";
+        return -1;
+    }
 
     max_body = hc->cycle->conf->http.limits.max_body;
     if (p->flags & F_CONTENT_LENGTH) {
@@ -489,8 +504,9 @@ lmd_http_conn_error(struct lmd_http_conn *hc, int status)
         break;
     default:
         lmd_http_error(r, status, NULL, NULL, NULL, "%s",
-                       status == 400 ? "malformed HTTP request"
-                                     : lmd_http_status_text(status));
+                       hc->error_text ? hc->error_text
+                       : status == 400 ? "malformed HTTP request"
+                       : lmd_http_status_text(status));
         break;
     }
 }

@@ -43,13 +43,16 @@ expect_eq() {
     if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$2', want '$3'"; fi
 }
 
-# A port nothing listens on (bash's /dev/tcp fails to connect), below
-# Linux's ephemeral range (32768-60999) so no client socket holds it.
+# A port no TCP socket uses at all, listening or not: a port still held
+# by a closed connection in TIME_WAIT cannot be bound either, and these
+# tests leave hundreds.  Below Linux's ephemeral range (32768-60999), so
+# no new client socket takes it meanwhile.
 free_port() {
     local p
     while :; do
         p=$((20000 + RANDOM % 12000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        if ! grep -q "$(printf ':%04X ' "$p")" /proc/net/tcp /proc/net/tcp6 \
+               2>/dev/null; then
             echo "$p"
             return
         fi

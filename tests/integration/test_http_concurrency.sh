@@ -5,32 +5,7 @@
 # complete and correct, and the daemon must stay healthy afterwards.
 
 . tests/integration/lib.sh
-
-# ------------------------------------------------------------------ helpers
-# The test_http_* scripts share these lines (lib.sh stays protocol-blind).
-
-# lib.sh's free_port only checks that nothing listens on the port, but
-# bind() also fails on a port that a closed client connection still holds
-# in TIME_WAIT (these tests leave hundreds): pick again until no TCP socket
-# uses it at all.
-while grep -q "$(printf ':%04X ' "$PORT")" /proc/net/tcp /proc/net/tcp6 \
-        2>/dev/null; do
-    PORT=$(free_port)
-done
-BASE=http://127.0.0.1:$PORT
-
-RAWHTTP=$LMD_OBJS/tests/tools/lmd_rawhttp
-if [ ! -x "$RAWHTTP" ]; then            # not built by make: build it here
-    RAWHTTP=$OUT/lmd_rawhttp
-    if ! "${CC:-cc}" -std=c11 -O1 -o "$RAWHTTP" \
-            "$TOP/tests/tools/lmd_rawhttp.c" 2>"$OUT/rawhttp.log"; then
-        fail "lmd_rawhttp builds" "see $OUT/rawhttp.log"
-        finish
-    fi
-fi
-
-# raw ARGS...: tests/tools/lmd_rawhttp against this script's lmd.
-raw() { "$RAWHTTP" --port "$PORT" "$@"; }
+. tests/integration/lib_http.sh
 
 lmd_config <<'YAML'
 models: [{name: t1, path: /x/model, engine: test}]

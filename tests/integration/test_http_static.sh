@@ -8,60 +8,9 @@
 # no response may ever contain it.
 
 . tests/integration/lib.sh
+. tests/integration/lib_http.sh
 
 # ------------------------------------------------------------------ helpers
-# The test_http_* scripts share these lines (lib.sh stays protocol-blind).
-
-# lib.sh's free_port only checks that nothing listens on the port, but
-# bind() also fails on a port that a closed client connection still holds
-# in TIME_WAIT (these tests leave hundreds): pick again until no TCP socket
-# uses it at all.
-while grep -q "$(printf ':%04X ' "$PORT")" /proc/net/tcp /proc/net/tcp6 \
-        2>/dev/null; do
-    PORT=$(free_port)
-done
-BASE=http://127.0.0.1:$PORT
-
-REQS=$TOP/tests/integration/http        # raw requests, CRLF as sent
-RAWHTTP=$LMD_OBJS/tests/tools/lmd_rawhttp
-if [ ! -x "$RAWHTTP" ]; then            # not built by make: build it here
-    RAWHTTP=$OUT/lmd_rawhttp
-    if ! "${CC:-cc}" -std=c11 -O1 -o "$RAWHTTP" \
-            "$TOP/tests/tools/lmd_rawhttp.c" 2>"$OUT/rawhttp.log"; then
-        fail "lmd_rawhttp builds" "see $OUT/rawhttp.log"
-        finish
-    fi
-fi
-
-# raw ARGS...: tests/tools/lmd_rawhttp against this script's lmd.
-raw() { "$RAWHTTP" --port "$PORT" "$@"; }
-
-# expect_match NAME GOT REGEX: GOT matches the extended regular expression.
-expect_match() {
-    if [[ $2 =~ $3 ]]; then ok "$1"; else fail "$1" "got '$2', want /$3/"; fi
-}
-
-get() {
-    local name=$1 path=$2
-    shift 2
-    curl -s --max-time 10 -D "$OUT/$name.h" -o "$OUT/$name.b" \
-        -w '%{http_code}' "$@" "$BASE$path"
-}
-# hval FILE NAME: the value of header NAME (any case) in the first header
-# block of FILE (curl -D output or raw bytes), trimmed; empty if absent.
-hval() {
-    awk -v want="$2" '
-        { sub(/\r$/, "") }
-        NR > 1 && $0 == "" { exit }
-        NR > 1 && (i = index($0, ":")) > 0 \
-            && tolower(substr($0, 1, i - 1)) == tolower(want) {
-            v = substr($0, i + 1)
-            gsub(/^[ \t]+|[ \t]+$/, "", v)
-            print v
-            exit
-        }' "$1"
-}
-
 MARKER=LMD-SECRET-6d1f0c
 HTML=$OUT/html
 
@@ -89,9 +38,6 @@ lmd_start || finish
 
 # no_marker FILE: FILE holds neither secret.txt nor lmd.yaml.
 no_marker() { ! grep -q "$MARKER" "$1"; }
-
-# not_grep TEXT FILE: FILE does not contain TEXT.
-not_grep() { ! grep -qF -- "$1" "$2"; }
 
 # mime PATH: the Content-Type of a GET of PATH (the body in $OUT/mime.b).
 mime() { get mime "$1" >/dev/null; hval "$OUT/mime.h" Content-Type; }
