@@ -32,20 +32,22 @@ lmd_http_send_json(struct lmd_http_request *r, int status, cJSON *json)
 }
 
 
+/* Load balancers call this many times a second: two fixed bodies. */
 int
 lmd_http_health_handler(struct lmd_http_request *r)
 {
-    cJSON  *json;
-    int     ready;
+    static const char  ok[] = "{\"status\":\"ok\"}";
+    static const char  loading[] = "{\"status\":\"loading\"}";
 
-    ready = lmd_models_ready();
-    json = cJSON_CreateObject();
-    cJSON_AddStringToObject(json, "status", ready ? "ok" : "loading");
-    if (!ready) {
-        lmd_http_header_out(r, "Retry-After", "1");
-    }
     lmd_http_header_out(r, "Cache-Control", "no-store");
-    return lmd_http_send_json(r, ready ? 200 : 503, json);
+    if (!lmd_models_ready()) {
+        lmd_http_header_out(r, "Retry-After", "1");
+        lmd_http_respond(r, 503, "application/json", loading,
+                         sizeof(loading) - 1);
+        return LMD_OK;
+    }
+    lmd_http_respond(r, 200, "application/json", ok, sizeof(ok) - 1);
+    return LMD_OK;
 }
 
 
