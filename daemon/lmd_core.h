@@ -23,16 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The one closed set of return codes (STYLE.md #3).  HTTP handlers may also
- * return an HTTP status (>= 100). */
-#define LMD_OK         0
-#define LMD_ERROR     -1
-#define LMD_AGAIN     -2    /* would block: call again when woken */
-#define LMD_DECLINED  -3    /* not mine: let the next handler try */
-#define LMD_DONE      -4    /* finished: nothing more to do */
-
-/* Leaf helpers report failures into a caller's buffer of this size. */
-#define LMD_ERR_LEN   512
+#include "lmd_common.h"  /* LMD_OK ... LMD_DONE, LMD_ERR_LEN */
 
 #define LMD_VERSION   "0.1.0"
 #define LMD_NAME      "lmd"

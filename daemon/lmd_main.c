@@ -5,6 +5,7 @@
  */
 
 #include "lmd_core.h"
+#include "lmd_cmd.h"
 #include "lmd_conf.h"
 #include "lmd_daemon.h"
 #include "lmd_event.h"
@@ -32,8 +33,17 @@ struct lmd_options {
     int          dump;           /* -T */
 };
 
-static const char  *lmd_subcommands[] = {
-    "chat", "generate", "tokenize", "template", "bench", "serve"
+/* Subcommands: the ones built, then the ones reserved for later. */
+static const struct {
+    const char  *name;
+    int        (*run)(int argc, char **argv);
+} lmd_subcommands[] = {
+    { "tokenize", lmd_cmd_tokenize },
+    { "template", lmd_cmd_template },
+    { "chat", NULL },
+    { "generate", NULL },
+    { "bench", NULL },
+    { "serve", NULL },
 };
 
 
@@ -55,9 +65,12 @@ lmd_usage(FILE *out)
         "  -v         show version and build facts and exit\n"
         "  -h         show this help and exit\n"
         "\n"
-        "Subcommands (arriving in later versions): chat, generate, "
-        "tokenize, template,\nbench, serve.  See lmd(8) and "
-        "lmd.yaml(5).\n");
+        "Subcommands:\n"
+        "  lmd tokenize MODEL_DIR [--special] [--json] TEXT|-\n"
+        "  lmd template MODEL_DIR --messages FILE.json "
+        "[--add-generation-prompt]\n"
+        "  (chat, generate, bench and serve arrive in later versions)\n"
+        "See lmd(8) and lmd.yaml(5).\n");
 }
 
 
@@ -171,11 +184,15 @@ main(int argc, char **argv)
 
     if (argc > 1 && argv[1][0] != '-') {
         for (i = 0; i < lmd_nelems(lmd_subcommands); i++) {
-            if (strcmp(argv[1], lmd_subcommands[i]) == 0) {
-                fprintf(stderr, "lmd: \"lmd %s\" is not available in this "
-                        "version yet\n", argv[1]);
-                return 2;
+            if (strcmp(argv[1], lmd_subcommands[i].name) != 0) {
+                continue;
             }
+            if (lmd_subcommands[i].run != NULL) {
+                return lmd_subcommands[i].run(argc - 1, argv + 1);
+            }
+            fprintf(stderr, "lmd: \"lmd %s\" is not available in this "
+                    "version yet\n", argv[1]);
+            return 2;
         }
         fprintf(stderr, "lmd: unknown command \"%s\" (see lmd -h)\n",
                 argv[1]);
