@@ -3,8 +3,8 @@
 #
 #   LMD_BIN=objs/lmd LMD_OBJS=objs sh tests/run.sh [PATTERN]
 #
-# Unit test programs (objs/tests/unit/test_*) end with "N passed, N failed"
-# counting their cases.  Integration scripts (tests/integration/test_*.sh)
+# Unit test programs (objs/tests/unit/test_*) end with "N passed, N failed,
+# N skipped" counting their cases.  Integration scripts (tests/integration/test_*.sh)
 # print one line per check: "ok NAME", "not ok NAME: why" or
 # "skip NAME: why".  PATTERN, when given, runs only tests whose file name
 # contains it.  The last line is the runner's summary,
@@ -19,24 +19,26 @@ passed=0 failed=0 skipped=0
 failures=()
 
 run_unit() {
-    local t=$1 out last p f
+    local t=$1 out last p f s=0
     out=$("$t" 2>&1)
     local rc=$?
     last=$(printf '%s\n' "$out" | tail -n 1)
-    if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
-        p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+    if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]
+    then
+        p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]} s=${BASH_REMATCH[4]:-0}
     else
         p=0 f=1
     fi
     if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1     # crashed (a sanitizer report, say) after its summary
     fi
-    passed=$((passed + p)) failed=$((failed + f))
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+    printf '%s\n' "$out" | grep '^skip ' | sed 's/^/       /'
     if [ "$f" -ne 0 ]; then
         printf '%s\n' "$out" | grep -v '^ok ' | tail -n 40
         failures+=("$t")
     fi
-    echo "unit   $(basename "$t"): $p passed, $f failed"
+    echo "unit   $(basename "$t"): $p passed, $f failed, $s skipped"
 }
 
 run_integration() {

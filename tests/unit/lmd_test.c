@@ -18,6 +18,7 @@ static struct lmd_test  **lmd_test_tail = &lmd_test_head;
 
 /* Set by a failed check, cleared before each case. */
 static int                lmd_test_case_failed;
+static const char        *lmd_test_case_skipped;
 
 
 void
@@ -71,16 +72,24 @@ lmd_test_streq(const char *got, const char *want, const char *file,
 }
 
 
+void
+lmd_test_skip(const char *reason)
+{
+    lmd_test_case_skipped = reason;
+}
+
+
 /* Runs every case (or those matching argv[1]) and prints the summary
  * last, on stdout, after the failures on stderr. */
 int
 main(int argc, char **argv)
 {
     struct lmd_test  *t;
-    int               passed, failed;
+    int               passed, failed, skipped;
 
     passed = 0;
     failed = 0;
+    skipped = 0;
 
     for (t = lmd_test_head; t != NULL; t = t->next) {
         /* An argument runs only the cases whose name contains it. */
@@ -89,17 +98,21 @@ main(int argc, char **argv)
         }
 
         lmd_test_case_failed = 0;
+        lmd_test_case_skipped = NULL;
         t->fn();
 
         if (lmd_test_case_failed) {
             fprintf(stderr, "FAIL %s\n", t->name);
             failed++;
+        } else if (lmd_test_case_skipped != NULL) {
+            printf("skip %s: %s\n", t->name, lmd_test_case_skipped);
+            skipped++;
         } else {
             passed++;
         }
     }
 
     fflush(stderr);
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }

@@ -14,8 +14,9 @@
  * runs the cases in the order they were written.  fail_unless() prints
  * "file:line: message" for a false condition, marks the case failed and
  * carries on, so one run shows every broken check.  The last line printed
- * is "N passed, N failed" (counting cases) and the exit status is nonzero
- * when anything failed.  Single-threaded; no allocation of its own.
+ * is "N passed, N failed, N skipped" (counting cases) and the exit status
+ * is nonzero when anything failed.  Single-threaded; no allocation of its
+ * own.
  */
 
 #ifndef LMD_TEST_H
@@ -60,5 +61,10 @@ int lmd_test_check(int cond, const char *file, int line, const char *expr,
 
 int lmd_test_streq(const char *got, const char *want, const char *file,
     int line);
+
+/* Marks the running case skipped (it should return right after), e.g.
+ * when a fixture is absent on a fresh clone.  The reason is printed as
+ * "skip NAME: reason" and the case counts as skipped, not passed. */
+void lmd_test_skip(const char *reason);
 
 #endif /* LMD_TEST_H */
