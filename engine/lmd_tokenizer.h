@@ -63,6 +63,9 @@ size_t      lmd_tokenizer_vocab_size(const struct lmd_tokenizer *t);
 /* The token's string as stored in the vocabulary ("Ġworld", "▁the",
  * "<0x0A>"), or NULL for an id out of range. */
 const char *lmd_tokenizer_piece(const struct lmd_tokenizer *t, int32_t id);
+/* The same with its length: a piece may hold NUL (InternLM2's id 354). */
+const char *lmd_tokenizer_piece_bytes(const struct lmd_tokenizer *t,
+    int32_t id, size_t *len);
 /* The id of a token string (vocabulary or added token), or -1. */
 int32_t     lmd_tokenizer_find(const struct lmd_tokenizer *t,
     const char *piece, size_t len);

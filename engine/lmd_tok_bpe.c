@@ -1,0 +1,730 @@
+/*
+ * lmd_tok_bpe.c -- the BPE model: one word in, its token ids out.
+ *
+ * Two ways of choosing the next merge, one symbol list:
+ *
+ *   RANKS   tokenizers' BPE (Word::merge_all): the adjacent pair with the
+ *           lowest merge rank, leftmost on ties.  A word starts as one
+ *           symbol per character (byte-fallback <0xNN> pieces or unk for
+ *           characters not in the vocabulary), with continuing_subword_
+ *           prefix and end_of_word_suffix applied when set; ignore_merges
+ *           returns a word that is in the vocabulary as one token.
+ *   SCORES  sentencepiece's bpe_model.cc: the adjacent pair whose
+ *           concatenation is a piece with the highest score, leftmost on
+ *           ties; user-defined pieces are never merged, an UNUSED piece is
+ *           split back into the two it was made of, and unknown pieces
+ *           become bytes (byte_fallback) or unk.
+ *
+ * Design: symbols are a doubly linked list in one array; candidate merges
+ * sit in a binary min-heap keyed by (rank or inverted score, left index),
+ * so a word of n symbols costs O(n log n).  A heap entry whose pair has
+ * changed since it was pushed is skipped when popped (tokenizers checks
+ * the pair's new id, sentencepiece the symbols' sizes; both are what is
+ * checked here).  The arrays live in the call's struct lmd_tok_enc and
+ * grow, so nothing is allocated per word.  RANKS words of up to
+ * LMD_TOK_CACHE_KEY bytes go through the shared word cache.
+ */
+
+#include "lmd_tok_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+struct lmd_bpe_sym {
+    int32_t     id;
+    int32_t     prev;
+    int32_t     next;
+    uint32_t    off;            /* SCORES: first byte in the word */
+    uint32_t    len;            /* bytes of the word; 0: merged away */
+    uint32_t    frozen;         /* SCORES: a user-defined piece */
+};
+
+struct lmd_bpe_cand {
+    uint64_t    key;            /* rank or score << 32 | left */
+    int32_t     right;          /* SCORES */
+    uint32_t    size;           /* SCORES: bytes of the pair */
+};
+
+/* SCORES: an UNUSED piece and the two symbols it was made of. */
+struct lmd_bpe_rev {
+    uint32_t    off, len, loff, llen, roff, rlen;
+};
+
+
+/* ------------------------------------------------------------ the model */
+
+int
+lmd_bpe_set_piece(struct lmd_bpe *m, int32_t id, const char *s, size_t len)
+{
+    size_t  i;
+
+    if (id < 0 || len >= UINT32_MAX || m->pool.len > UINT32_MAX - len - 1) {
+        return LMD_ERROR;
+    }
+    if ((size_t) id >= m->nids) {
+        size_t                  n = (size_t) id + 1;
+        struct lmd_tok_span    *p;
+
+        if (n > SIZE_MAX / sizeof(*p)) {
+            return LMD_ERROR;
+        }
+        p = realloc(m->pieces, n * sizeof(*p));
+        if (p == NULL) {
+            return LMD_ERROR;
+        }
+        for (i = m->nids; i < n; i++) {
+            p[i].off = 0;
+            p[i].len = UINT32_MAX;
+        }
+        m->pieces = p;
+        m->nids = n;
+    }
+    m->pieces[id].off = (uint32_t) m->pool.len;
+    m->pieces[id].len = (uint32_t) len;
+    if (lmd_tok_buf_put(&m->pool, s, len) != LMD_OK
+        || lmd_tok_buf_put(&m->pool, "", 1) != LMD_OK)
+    {
+        return LMD_ERROR;
+    }
+    return LMD_OK;
+}
+
+
+int
+lmd_bpe_finish(struct lmd_bpe *m, char *err, size_t errlen)
+{
+    size_t  i;
+    char    name[8];
+
+    if (lmd_tok_strmap_init(&m->map, m->nids) != LMD_OK) {
+        lmd_tok_err(err, errlen, "out of memory");
+        return LMD_ERROR;
+    }
+    for (i = 0; i < m->nids; i++) {
+        if (m->pieces[i].len == UINT32_MAX) {
+            continue;
+        }
+        if (lmd_tok_strmap_put(&m->map, m->pool.p + m->pieces[i].off,
+                               m->pieces[i].len, (int32_t) i) != LMD_OK)
+        {
+            lmd_tok_err(err, errlen, "out of memory");
+            return LMD_ERROR;
+        }
+    }
+    m->vocab_size = m->map.n;
+    for (i = 0; i < 128; i++) {
+        name[0] = (char) i;
+        m->ascii_sym[i] = lmd_tok_strmap_get(&m->map, name, 1);
+    }
+    for (i = 0; i < 256; i++) {
+        snprintf(name, sizeof(name), "<0x%02X>", (unsigned) i);
+        m->byte_fb[i] = lmd_tok_strmap_get(&m->map, name, 6);
+    }
+    return LMD_OK;
+}
+
+
+/* Raw-byte mode: a map from each piece's bytes (its byte-level characters
+ * mapped back) to its id, and byte_sym[b].  Only when every byte's
+ * character is a piece; otherwise the model keeps taking characters. */
+int
+lmd_bpe_enable_raw(struct lmd_bpe *m)
+{
+    int32_t   rev[512];
+    char      u[4];
+    size_t    i, j, k;
+    uint32_t  cp;
+
+    if (m->prefix != NULL || m->suffix != NULL || m->kind != LMD_BPE_RANKS) {
+        return LMD_OK;
+    }
+    for (i = 0; i < 512; i++) {
+        rev[i] = -1;
+    }
+    for (i = 0; i < 256; i++) {
+        cp = lmd_tok_byte_char((uint8_t) i);
+        rev[cp] = (int32_t) i;
+        k = lmd_tok_utf8_put(u, cp);
+        m->byte_sym[i] = lmd_tok_strmap_get(&m->map, u, k);
+        if (m->byte_sym[i] < 0) {
+            return LMD_OK;
+        }
+    }
+    if (lmd_tok_strmap_init(&m->raw_map, m->nids) != LMD_OK
+        || lmd_tok_buf_grow(&m->raw_pool, m->pool.len) != LMD_OK)
+    {
+        return LMD_ERROR;
+    }
+    /* the raw pool is sized up front: keys point into it */
+    for (i = 0; i < m->nids; i++) {
+        const char  *s = m->pool.p + m->pieces[i].off;
+        size_t       n = m->pieces[i].len, start = m->raw_pool.len;
+
+        if (n == UINT32_MAX) {
+            continue;
+        }
+        for (j = 0; j < n; ) {
+            cp = lmd_tok_utf8_next(s, &j);
+            if (cp >= 512 || rev[cp] < 0) {
+                break;
+            }
+            m->raw_pool.p[m->raw_pool.len++] = (char) rev[cp];
+        }
+        if (j < n) {
+            m->raw_pool.len = start;    /* not a byte-level piece */
+            continue;
+        }
+        if (lmd_tok_strmap_put(&m->raw_map, m->raw_pool.p + start,
+                               m->raw_pool.len - start, (int32_t) i)
+            != LMD_OK)
+        {
+            return LMD_ERROR;
+        }
+    }
+    m->raw_bytes = 1;
+    return LMD_OK;
+}
+
+
+void
+lmd_bpe_free(struct lmd_bpe *m)
+{
+    lmd_tok_buf_free(&m->pool);
+    free(m->pieces);
+    lmd_tok_strmap_free(&m->map);
+    lmd_tok_pairmap_free(&m->merges);
+    free(m->scores);
+    free(m->mergeable);
+    free(m->unused);
+    free(m->control);
+    lmd_tok_strmap_free(&m->raw_map);
+    lmd_tok_buf_free(&m->raw_pool);
+    free(m->prefix);
+    free(m->suffix);
+    if (m->frozen != NULL) {
+        lmd_tok_trie_free(m->frozen);
+        free(m->frozen);
+    }
+    lmd_tok_cache_free(m->cache);
+    memset(m, 0, sizeof(*m));
+}
+
+
+/* ------------------------------------------------------------ scratch */
+
+static int
+lmd_bpe_reserve(struct lmd_tok_enc *e, size_t nsym)
+{
+    void  *p;
+
+    if (nsym > INT32_MAX) {
+        lmd_tok_err(e->err, e->errlen, "a word of more than 2^31 "
+                    "characters");
+        return LMD_ERROR;
+    }
+    if (nsym > e->sym_cap) {
+        p = realloc(e->sym, nsym * sizeof(struct lmd_bpe_sym));
+        if (p == NULL) {
+            goto nomem;
+        }
+        e->sym = p;
+        e->sym_cap = nsym;
+    }
+    /* at most one pending candidate per symbol plus two per merge */
+    if (nsym * 3 > e->heap_cap) {
+        p = realloc(e->heap, nsym * 3 * sizeof(struct lmd_bpe_cand));
+        if (p == NULL) {
+            goto nomem;
+        }
+        e->heap = p;
+        e->heap_cap = nsym * 3;
+    }
+    return LMD_OK;
+
+nomem:
+    lmd_tok_err(e->err, e->errlen, "out of memory");
+    return LMD_ERROR;
+}
+
+
+static inline void
+lmd_heap_push(struct lmd_bpe_cand *h, size_t *n, struct lmd_bpe_cand c)
+{
+    size_t  i = (*n)++, parent;
+
+    while (i > 0) {
+        parent = (i - 1) / 2;
+        if (h[parent].key <= c.key) {
+            break;
+        }
+        h[i] = h[parent];
+        i = parent;
+    }
+    h[i] = c;
+}
+
+
+static inline struct lmd_bpe_cand
+lmd_heap_pop(struct lmd_bpe_cand *h, size_t *n)
+{
+    struct lmd_bpe_cand  top = h[0], last = h[--(*n)];
+    size_t               i = 0, child;
+
+    for ( ;; ) {
+        child = 2 * i + 1;
+        if (child >= *n) {
+            break;
+        }
+        if (child + 1 < *n && h[child + 1].key < h[child].key) {
+            child++;
+        }
+        if (last.key <= h[child].key) {
+            break;
+        }
+        h[i] = h[child];
+        i = child;
+    }
+    if (*n > 0) {
+        h[i] = last;
+    }
+    return top;
+}
+
+
+/* ------------------------------------------------------------ RANKS */
+
+static int
+lmd_bpe_push_id(struct lmd_tok_enc *e, int32_t id)
+{
+    if (lmd_tokens_push(e->out, id) != LMD_OK) {
+        lmd_tok_err(e->err, e->errlen, "out of memory");
+        return LMD_ERROR;
+    }
+    return LMD_OK;
+}
+
+
+static inline void
+lmd_bpe_sym_add(struct lmd_bpe_sym *sym, size_t *n, int32_t id,
+    uint32_t len)
+{
+    struct lmd_bpe_sym  *s = &sym[*n];
+
+    s->id = id;
+    s->prev = (int32_t) *n - 1;
+    s->next = -1;
+    s->len = len;
+    if (*n > 0) {
+        sym[*n - 1].next = (int32_t) *n;
+    }
+    (*n)++;
+}
+
+
+/* The initial symbols of a word in character mode (see merge_word). */
+static int
+lmd_bpe_chars(struct lmd_tok_enc *e, const struct lmd_bpe *m, const char *w,
+    size_t len, size_t *nsym)
+{
+    struct lmd_bpe_sym  *sym = e->sym;
+    struct lmd_tok_buf  *b = &e->pt[LMD_TOK_PT_MAX - 1][1];
+    size_t               i = 0, j, k, n = 0;
+    int32_t              id, unk = -1;
+    uint32_t             unk_len = 0;
+    const char          *s;
+    size_t               slen;
+
+    while (i < len) {
+        j = i + lmd_tok_utf8_len((uint8_t) w[i]);
+        if (j > len) {
+            j = len;
+        }
+        if (m->prefix == NULL && m->suffix == NULL) {
+            s = w + i;
+            slen = j - i;
+            id = slen == 1 && (uint8_t) *s < 0x80 ? m->ascii_sym[(int) *s]
+                 : lmd_tok_strmap_get(&m->map, s, slen);
+        } else {
+            b->len = 0;
+            if ((i > 0 && m->prefix != NULL
+                 && lmd_tok_buf_put(b, m->prefix, m->prefix_len) != LMD_OK)
+                || lmd_tok_buf_put(b, w + i, j - i) != LMD_OK
+                || (j == len && m->suffix != NULL
+                    && lmd_tok_buf_put(b, m->suffix, m->suffix_len)
+                       != LMD_OK))
+            {
+                lmd_tok_err(e->err, e->errlen, "out of memory");
+                return LMD_ERROR;
+            }
+            s = b->p;
+            slen = b->len;
+            id = lmd_tok_strmap_get(&m->map, s, slen);
+        }
+        if (id >= 0) {
+            if (unk >= 0) {
+                lmd_bpe_sym_add(sym, &n, unk, unk_len);
+                unk = -1;
+            }
+            lmd_bpe_sym_add(sym, &n, id, (uint32_t) (j - i));
+            i = j;
+            continue;
+        }
+        if (m->byte_fallback) {
+            for (k = 0; k < slen && m->byte_fb[(uint8_t) s[k]] >= 0; k++) {
+                /* every byte needs its <0xNN> piece */
+            }
+            if (k == slen) {
+                /* (a pending unk stays pending, as in tokenizers) */
+                if (lmd_bpe_reserve(e, n + slen + (len - j) + 2)
+                    != LMD_OK)
+                {
+                    return LMD_ERROR;
+                }
+                sym = e->sym;
+                for (k = 0; k < slen; k++) {
+                    lmd_bpe_sym_add(sym, &n, m->byte_fb[(uint8_t) s[k]], 1);
+                }
+                i = j;
+                continue;
+            }
+        }
+        if (m->unk_id >= 0) {
+            if (unk >= 0 && m->fuse_unk) {
+                unk_len += (uint32_t) (j - i);
+            } else {
+                if (unk >= 0) {
+                    lmd_bpe_sym_add(sym, &n, unk, unk_len);
+                }
+                unk = m->unk_id;
+                unk_len = (uint32_t) (j - i);
+            }
+        }
+        i = j;
+    }
+    if (unk >= 0) {
+        lmd_bpe_sym_add(sym, &n, unk, unk_len);
+    }
+    *nsym = n;
+    return LMD_OK;
+}
+
+
+static void
+lmd_bpe_merge_ranks(struct lmd_tok_enc *e, const struct lmd_bpe *m,
+    size_t nsym)
+{
+    struct lmd_bpe_sym                 *sym = e->sym;
+    struct lmd_bpe_cand                *heap = e->heap, c;
+    const struct lmd_tok_pairmap_slot  *ps;
+    size_t                              nheap = 0, i;
+    int32_t                             pos, next, prev;
+
+    for (i = 0; i + 1 < nsym; i++) {
+        ps = lmd_tok_pairmap_get(&m->merges, sym[i].id, sym[i + 1].id);
+        if (ps != NULL) {
+            c.key = (uint64_t) ps->rank << 32 | i;
+            lmd_heap_push(heap, &nheap, c);
+        }
+    }
+    while (nheap > 0) {
+        c = lmd_heap_pop(heap, &nheap);
+        pos = (int32_t) (uint32_t) c.key;
+        if (sym[pos].len == 0 || sym[pos].next < 0) {
+            continue;
+        }
+        next = sym[pos].next;
+        ps = lmd_tok_pairmap_get(&m->merges, sym[pos].id, sym[next].id);
+        if (ps == NULL || ps->rank != (uint32_t) (c.key >> 32)) {
+            continue;           /* stale: the pair has changed */
+        }
+        sym[pos].id = ps->val;
+        sym[pos].len += sym[next].len;
+        sym[pos].next = sym[next].next;
+        sym[next].len = 0;
+        if (sym[pos].next >= 0) {
+            sym[sym[pos].next].prev = pos;
+        }
+        prev = sym[pos].prev;
+        if (prev >= 0) {
+            ps = lmd_tok_pairmap_get(&m->merges, sym[prev].id, sym[pos].id);
+            if (ps != NULL) {
+                c.key = (uint64_t) ps->rank << 32 | (uint32_t) prev;
+                lmd_heap_push(heap, &nheap, c);
+            }
+        }
+        next = sym[pos].next;
+        if (next >= 0) {
+            ps = lmd_tok_pairmap_get(&m->merges, sym[pos].id, sym[next].id);
+            if (ps != NULL) {
+                c.key = (uint64_t) ps->rank << 32 | (uint32_t) pos;
+                lmd_heap_push(heap, &nheap, c);
+            }
+        }
+    }
+}
+
+
+static int
+lmd_bpe_encode_ranks(struct lmd_tok_enc *e, const struct lmd_bpe *m,
+    const char *w, size_t len)
+{
+    struct lmd_bpe_sym  *sym;
+    size_t               nsym = 0, i, n0 = e->out->n;
+    uint64_t             hash = 0;
+    int32_t              ids[LMD_TOK_CACHE_IDS], id;
+    int                  hit;
+
+    if (m->ignore_merges) {
+        id = m->raw_bytes ? lmd_tok_strmap_get(&m->raw_map, w, len)
+                          : lmd_tok_strmap_get(&m->map, w, len);
+        if (id >= 0) {
+            return lmd_bpe_push_id(e, id);
+        }
+    }
+    if (m->cache != NULL && len <= LMD_TOK_CACHE_KEY) {
+        hash = lmd_tok_hash(w, len);
+        hit = lmd_tok_cache_get(m->cache, w, len, hash, ids,
+                                LMD_TOK_CACHE_IDS);
+        if (hit >= 0) {
+            for (i = 0; i < (size_t) hit; i++) {
+                if (lmd_bpe_push_id(e, ids[i]) != LMD_OK) {
+                    return LMD_ERROR;
+                }
+            }
+            return LMD_OK;
+        }
+    }
+    if (lmd_bpe_reserve(e, len + 2) != LMD_OK) {
+        return LMD_ERROR;
+    }
+    if (m->raw_bytes) {
+        sym = e->sym;
+        for (i = 0; i < len; i++) {
+            lmd_bpe_sym_add(sym, &nsym, m->byte_sym[(uint8_t) w[i]], 1);
+        }
+    } else if (lmd_bpe_chars(e, m, w, len, &nsym) != LMD_OK) {
+        return LMD_ERROR;
+    }
+    lmd_bpe_merge_ranks(e, m, nsym);
+    sym = e->sym;
+    for (i = 0; i < nsym; i++) {
+        if (sym[i].len != 0 && lmd_bpe_push_id(e, sym[i].id) != LMD_OK) {
+            return LMD_ERROR;
+        }
+    }
+    if (m->cache != NULL && len <= LMD_TOK_CACHE_KEY) {
+        lmd_tok_cache_put(m->cache, w, len, hash, e->out->ids + n0,
+                          e->out->n - n0);
+    }
+    return LMD_OK;
+}
+
+
+/* ------------------------------------------------------------ SCORES */
+
+/* A float's order as an unsigned key (bigger score: smaller key). */
+static inline uint32_t
+lmd_bpe_score_key(float f)
+{
+    uint32_t  u;
+
+    if (f == 0.0f) {
+        f = 0.0f;               /* -0 ties with +0, as == says */
+    }
+    memcpy(&u, &f, 4);
+    u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
+    return ~u;
+}
+
+
+/* The mergeable piece spelled by w[off, off + len), or -1. */
+static inline int32_t
+lmd_bpe_piece(const struct lmd_bpe *m, const char *w, size_t off, size_t len)
+{
+    int32_t  id = lmd_tok_strmap_get(&m->map, w + off, len);
+
+    return id >= 0 && m->mergeable[id] ? id : -1;
+}
+
+
+static int
+lmd_bpe_scores_pair(struct lmd_tok_enc *e, const struct lmd_bpe *m,
+    const char *w, int32_t l, int32_t r, size_t *nheap)
+{
+    struct lmd_bpe_sym   *sym = e->sym;
+    struct lmd_bpe_cand   c;
+    struct lmd_bpe_rev    rv, *rvp;
+    size_t                size, i, nrev;
+    int32_t               id;
+
+    if (l < 0 || r < 0 || sym[l].frozen || sym[r].frozen) {
+        return LMD_OK;
+    }
+    size = sym[l].len + sym[r].len;
+    id = lmd_bpe_piece(m, w, sym[l].off, size);
+    if (id < 0) {
+        return LMD_OK;
+    }
+    c.key = (uint64_t) lmd_bpe_score_key(m->scores[id]) << 32 | (uint32_t) l;
+    c.right = r;
+    c.size = (uint32_t) size;
+    lmd_heap_push(e->heap, nheap, c);
+    if (!m->unused[id]) {
+        return LMD_OK;
+    }
+    /* rev_merge[piece] = (left, right), the last one pushed winning */
+    rv.off = sym[l].off;
+    rv.len = (uint32_t) size;
+    rv.loff = sym[l].off;
+    rv.llen = sym[l].len;
+    rv.roff = sym[r].off;
+    rv.rlen = sym[r].len;
+    rvp = (struct lmd_bpe_rev *) e->rev.p;
+    nrev = e->rev.len / sizeof(rv);
+    for (i = 0; i < nrev; i++) {
+        if (rvp[i].len == rv.len
+            && memcmp(w + rvp[i].off, w + rv.off, rv.len) == 0)
+        {
+            rvp[i] = rv;
+            return LMD_OK;
+        }
+    }
+    if (lmd_tok_buf_put(&e->rev, &rv, sizeof(rv)) != LMD_OK) {
+        lmd_tok_err(e->err, e->errlen, "out of memory");
+        return LMD_ERROR;
+    }
+    return LMD_OK;
+}
+
+
+/* sentencepiece's resegment, then the byte fallback of
+ * PopulateSentencePieceText. */
+static int
+lmd_bpe_scores_emit(struct lmd_tok_enc *e, const struct lmd_bpe *m,
+    const char *w, size_t off, size_t len, int depth)
+{
+    const struct lmd_bpe_rev  *rvp = (const struct lmd_bpe_rev *) e->rev.p;
+    size_t                     i, nrev = e->rev.len / sizeof(*rvp);
+    int32_t                    id;
+
+    id = lmd_tok_strmap_get(&m->map, w + off, len);
+    if (id >= 0 && m->unused[id] && depth < 64) {
+        for (i = 0; i < nrev; i++) {
+            if (rvp[i].len == len
+                && memcmp(w + rvp[i].off, w + off, len) == 0)
+            {
+                struct lmd_bpe_rev  rv = rvp[i];
+
+                if (lmd_bpe_scores_emit(e, m, w, rv.loff, rv.llen,
+                                        depth + 1) != LMD_OK)
+                {
+                    return LMD_ERROR;
+                }
+                return lmd_bpe_scores_emit(e, m, w, rv.roff, rv.rlen,
+                                           depth + 1);
+            }
+        }
+    }
+    if (id >= 0) {
+        return lmd_bpe_push_id(e, id);
+    }
+    if (m->byte_fallback) {
+        for (i = 0; i < len; i++) {
+            if (lmd_bpe_push_id(e, m->byte_fb[(uint8_t) w[off + i]])
+                != LMD_OK)
+            {
+                return LMD_ERROR;
+            }
+        }
+        return LMD_OK;
+    }
+    return lmd_bpe_push_id(e, m->unk_id);
+}
+
+
+static int
+lmd_bpe_encode_scores(struct lmd_tok_enc *e, const struct lmd_bpe *m,
+    const char *w, size_t len)
+{
+    struct lmd_bpe_sym   *sym;
+    struct lmd_bpe_cand   c;
+    size_t                nsym = 0, nheap = 0, i = 0, ulen;
+    int32_t               l, r;
+
+    if (lmd_bpe_reserve(e, len + 2) != LMD_OK) {
+        return LMD_ERROR;
+    }
+    e->rev.len = 0;
+    sym = e->sym;
+    while (i < len) {
+        int  frozen = 0;
+
+        if (m->frozen != NULL
+            && lmd_tok_trie_longest(m->frozen, w + i, len - i, &ulen) >= 0)
+        {
+            frozen = 1;
+        } else {
+            ulen = lmd_tok_utf8_len((uint8_t) w[i]);
+            if (ulen > len - i) {
+                ulen = len - i;
+            }
+        }
+        lmd_bpe_sym_add(sym, &nsym, -1, (uint32_t) ulen);
+        sym[nsym - 1].off = (uint32_t) i;
+        sym[nsym - 1].frozen = (uint32_t) frozen;
+        i += ulen;
+    }
+    for (i = 1; i < nsym; i++) {
+        if (lmd_bpe_scores_pair(e, m, w, (int32_t) i - 1, (int32_t) i,
+                                &nheap) != LMD_OK)
+        {
+            return LMD_ERROR;
+        }
+    }
+    while (nheap > 0) {
+        c = lmd_heap_pop(e->heap, &nheap);
+        l = (int32_t) (uint32_t) c.key;
+        r = c.right;
+        if (sym[l].len == 0 || sym[r].len == 0
+            || sym[l].len + sym[r].len != c.size)
+        {
+            continue;
+        }
+        sym[l].len += sym[r].len;
+        sym[l].next = sym[r].next;
+        if (sym[r].next >= 0) {
+            sym[sym[r].next].prev = l;
+        }
+        sym[r].len = 0;
+        if (lmd_bpe_scores_pair(e, m, w, sym[l].prev, l, &nheap) != LMD_OK
+            || lmd_bpe_scores_pair(e, m, w, l, sym[l].next, &nheap)
+               != LMD_OK)
+        {
+            return LMD_ERROR;
+        }
+    }
+    for (i = 0; i < nsym; i++) {
+        if (sym[i].len != 0
+            && lmd_bpe_scores_emit(e, m, w, sym[i].off, sym[i].len, 0)
+               != LMD_OK)
+        {
+            return LMD_ERROR;
+        }
+    }
+    return LMD_OK;
+}
+
+
+int
+lmd_bpe_encode(struct lmd_tok_enc *e, const char *w, size_t len)
+{
+    const struct lmd_bpe  *m = &e->t->model;
+
+    if (len == 0) {
+        return LMD_OK;
+    }
+    if (m->kind == LMD_BPE_SCORES) {
+        return lmd_bpe_encode_scores(e, m, w, len);
+    }
+    return lmd_bpe_encode_ranks(e, m, w, len);
+}
