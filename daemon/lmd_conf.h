@@ -74,6 +74,8 @@ struct lmd_conf_model {
     char                    *path;              /* model folder */
     char                    *engine;            /* module name: cpu, ... */
     char                    *load_format;       /* "auto" or "dummy" */
+    char                    *chat_template;     /* Jinja file overriding
+                                                   the model's; NULL */
     int                      line;
     int                      column;
 };

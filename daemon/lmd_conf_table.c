@@ -96,6 +96,8 @@ static const struct lmd_conf_cmd  lmd_conf_model_cmds[] = {
     { "load_format", &lmd_conf_type_enum_str,
       offsetof(struct lmd_conf_model, load_format), lmd_conf_load_formats,
       "auto" },
+    { "chat_template", &lmd_conf_type_path,
+      offsetof(struct lmd_conf_model, chat_template), NULL, NULL },
     { NULL, NULL, 0, NULL, NULL }
 };
 

@@ -575,7 +575,7 @@ LMD_TEST(error_unknown_key)
                  "(expected one of: daemon, http, models, modules_path)");
     expect_error("models:\n  - name: a\n    path: b\n    kv: x\n",
                  "t.yaml:4:5: unknown key \"kv\" in models[0] (expected one "
-                 "of: name, path, engine, load_format)");
+                 "of: name, path, engine, load_format, chat_template)");
     expect_error("http:\n  listen:\n    - addr: \"*:1\"\n      tsl: {}\n",
                  "t.yaml:4:7: unknown key \"tsl\" in http.listen[0] "
                  "(expected one of: addr, tls)");
@@ -712,6 +712,50 @@ LMD_TEST(error_tls)
     expect_error("http:\n  listen: {addr: \"*:443\", tls: {key: k}}\n",
                  "t.yaml:2:32: missing \"cert\" in http.listen.tls (TLS "
                  "needs both cert and key)");
+}
+
+
+/* Assumption: models[].chat_template is an optional path: resolved
+ * against the prefix like every path, NULL when not written, printed by
+ * the dump only for the model that sets it, and an empty value is the
+ * usual "expected a path" error. */
+LMD_TEST(model_chat_template)
+{
+    struct lmd_conf  *conf;
+    char             *d;
+
+    conf = load_ok("models:\n  - name: a\n    path: m/a\n"
+                   "    chat_template: templates/chatml.jinja\n"
+                   "  - name: b\n    path: /m/b\n");
+    if (conf == NULL) {
+        return;
+    }
+    fail_unless(conf->nmodels == 2, "nmodels %zu", conf->nmodels);
+    if (conf->nmodels == 2) {
+        fail_unless_streq(conf->models[0].chat_template,
+                          "/p/templates/chatml.jinja");
+        fail_unless(conf->models[1].chat_template == NULL, "unset: %s",
+                    conf->models[1].chat_template);
+    }
+    d = dump(conf);
+    fail_unless(d != NULL, "dump");
+    if (d != NULL) {
+        fail_unless(strstr(d, "    chat_template: "
+                              "\"/p/templates/chatml.jinja\"\n") != NULL,
+                    "dump:\n%s", d);
+        fail_unless(strstr(d, "chat_template") != NULL
+                    && strstr(strstr(d, "chat_template") + 1,
+                              "chat_template") == NULL,
+                    "chat_template dumped for the model without it:\n%s",
+                    d);
+        free(d);
+    }
+    lmd_conf_unref(conf);
+
+    expect_error("models:\n  - name: a\n    path: /m\n"
+                 "    chat_template: \"\"\n",
+                 "t.yaml:4:20: expected a path for "
+                 "models[0].chat_template");
 }
 
 
