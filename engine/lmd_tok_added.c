@@ -145,20 +145,23 @@ lmd_added_set_id(struct lmd_tok_added *a, int32_t id, int32_t index)
     size_t    i, n;
     int32_t  *p;
 
-    if ((size_t) id >= a->nby_id) {
+    if ((size_t) id >= a->by_id_cap) {
         n = (size_t) id + 1;
-        if (n < a->nby_id * 2) {
-            n = a->nby_id * 2;
+        if (n < a->by_id_cap * 2) {
+            n = a->by_id_cap * 2;
         }
         p = realloc(a->by_id, n * sizeof(*p));
         if (p == NULL) {
             return LMD_ERROR;
         }
-        for (i = a->nby_id; i < n; i++) {
+        for (i = a->by_id_cap; i < n; i++) {
             p[i] = -1;
         }
         a->by_id = p;
-        a->nby_id = n;
+        a->by_id_cap = n;
+    }
+    if ((size_t) id >= a->nby_id) {
+        a->nby_id = (size_t) id + 1;
     }
     a->by_id[id] = index;
     return LMD_OK;

@@ -61,10 +61,13 @@ lmd_bpe_set_piece(struct lmd_bpe *m, int32_t id, const char *s, size_t len)
     if (id < 0 || len >= UINT32_MAX || m->pool.len > UINT32_MAX - len - 1) {
         return LMD_ERROR;
     }
-    if ((size_t) id >= m->nids) {
+    if ((size_t) id >= m->pieces_cap) {
         size_t                  n = (size_t) id + 1;
         struct lmd_tok_span    *p;
 
+        if (n < m->pieces_cap * 2) {
+            n = m->pieces_cap * 2;
+        }
         if (n > SIZE_MAX / sizeof(*p)) {
             return LMD_ERROR;
         }
@@ -72,12 +75,15 @@ lmd_bpe_set_piece(struct lmd_bpe *m, int32_t id, const char *s, size_t len)
         if (p == NULL) {
             return LMD_ERROR;
         }
-        for (i = m->nids; i < n; i++) {
+        for (i = m->pieces_cap; i < n; i++) {
             p[i].off = 0;
             p[i].len = UINT32_MAX;
         }
         m->pieces = p;
-        m->nids = n;
+        m->pieces_cap = n;
+    }
+    if ((size_t) id >= m->nids) {
+        m->nids = (size_t) id + 1;
     }
     m->pieces[id].off = (uint32_t) m->pool.len;
     m->pieces[id].len = (uint32_t) len;
@@ -223,21 +229,23 @@ lmd_bpe_reserve(struct lmd_tok_enc *e, size_t nsym)
         return LMD_ERROR;
     }
     if (nsym > e->sym_cap) {
-        p = realloc(e->sym, nsym * sizeof(struct lmd_bpe_sym));
+        size_t  cap = nsym > e->sym_cap * 2 ? nsym : e->sym_cap * 2;
+
+        p = realloc(e->sym, cap * sizeof(struct lmd_bpe_sym));
         if (p == NULL) {
             goto nomem;
         }
         e->sym = p;
-        e->sym_cap = nsym;
+        e->sym_cap = cap;
     }
     /* at most one pending candidate per symbol plus two per merge */
-    if (nsym * 3 > e->heap_cap) {
-        p = realloc(e->heap, nsym * 3 * sizeof(struct lmd_bpe_cand));
+    if (e->sym_cap * 3 > e->heap_cap) {
+        p = realloc(e->heap, e->sym_cap * 3 * sizeof(struct lmd_bpe_cand));
         if (p == NULL) {
             goto nomem;
         }
         e->heap = p;
-        e->heap_cap = nsym * 3;
+        e->heap_cap = e->sym_cap * 3;
     }
     return LMD_OK;
 

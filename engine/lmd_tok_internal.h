@@ -347,6 +347,7 @@ struct lmd_bpe {
     struct lmd_tok_buf      pool;
     struct lmd_tok_span    *pieces;     /* by id; len UINT32_MAX: none */
     size_t                  nids;       /* max id + 1 */
+    size_t                  pieces_cap;
     size_t                  vocab_size; /* distinct pieces */
     struct lmd_tok_strmap   map;        /* piece -> id */
     struct lmd_tok_pairmap  merges;     /* RANKS */
@@ -432,7 +433,8 @@ struct lmd_tok_added {
     size_t                      n;
     size_t                      cap;
     int32_t                    *by_id;      /* id -> index, -1 */
-    size_t                      nby_id;
+    size_t                      nby_id;     /* ids: highest + 1 */
+    size_t                      by_id_cap;
     int32_t                     next_id;    /* for tokens with no id */
     struct lmd_tok_strmap       map;        /* content -> index */
     struct lmd_tok_trie         raw;        /* normalized: false */

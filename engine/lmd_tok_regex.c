@@ -218,7 +218,8 @@ lmd_tok_rx_init(struct lmd_tok_rx *rx, uint32_t ncap)
 }
 
 
-/* Match data and the JIT stack are made on the first regex search. */
+/* Match data is made on the first regex search; a JIT stack bigger than
+ * PCRE2's default 32 KiB only when a search runs out of that. */
 static int
 lmd_tok_rx_ready(struct lmd_tok_rx *rx)
 {
@@ -226,9 +227,19 @@ lmd_tok_rx_ready(struct lmd_tok_rx *rx)
         return LMD_OK;
     }
     rx->md = pcre2_match_data_create(rx->ncap + 1, NULL);
+    return rx->md != NULL ? LMD_OK : LMD_ERROR;
+}
+
+
+static int
+lmd_tok_rx_big_stack(struct lmd_tok_rx *rx)
+{
+    if (rx->jit != NULL) {
+        return LMD_ERROR;       /* already had it: a real limit */
+    }
     rx->mctx = pcre2_match_context_create(NULL);
     rx->jit = pcre2_jit_stack_create(LMD_RX_JIT_MIN, LMD_RX_JIT_MAX, NULL);
-    if (rx->md == NULL || rx->mctx == NULL || rx->jit == NULL) {
+    if (rx->mctx == NULL || rx->jit == NULL) {
         return LMD_ERROR;
     }
     pcre2_jit_stack_assign(rx->mctx, NULL, rx->jit);
@@ -280,6 +291,11 @@ lmd_tok_search(const struct lmd_tok_pattern *p, struct lmd_tok_rx *rx,
         }
         rc = pcre2_match(p->re, (PCRE2_SPTR) s, n, from, PCRE2_NO_UTF_CHECK,
                          rx->md, rx->mctx);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && lmd_tok_rx_big_stack(rx) == 0)
+        {
+            rc = pcre2_match(p->re, (PCRE2_SPTR) s, n, from,
+                             PCRE2_NO_UTF_CHECK, rx->md, rx->mctx);
+        }
         if (rc == PCRE2_ERROR_NOMATCH) {
             return 0;
         }

@@ -231,6 +231,9 @@ lmd_tok_strmap_put(struct lmd_tok_strmap *m, const char *key, size_t len,
     if (len > UINT32_MAX) {
         return LMD_ERROR;
     }
+    if (m->slots == NULL && lmd_tok_strmap_init(m, 8) != LMD_OK) {
+        return LMD_ERROR;
+    }
     if ((m->n + 1) * 2 > m->mask + 1 && lmd_tok_strmap_rehash(m) != LMD_OK)
     {
         return LMD_ERROR;
