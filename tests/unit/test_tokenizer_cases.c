@@ -17,6 +17,7 @@
  */
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,8 +228,8 @@ utf8_ok(const char *str, size_t n)
 
 /* The incremental decoder over ids equals want; every piece valid. */
 static int
-detok_check(const struct lmd_tokenizer *t, const struct lmd_tokens *ids,
-    int skip, const char *want, char *why, size_t whylen)
+detok_check_n(const struct lmd_tokenizer *t, const struct lmd_tokens *ids,
+    int skip, const char *want, size_t want_len, char *why, size_t whylen)
 {
     struct lmd_detok  *d = lmd_detok_new(t, skip);
     char              *acc = NULL;
@@ -258,13 +259,21 @@ detok_check(const struct lmd_tokenizer *t, const struct lmd_tokens *ids,
         alen += len;
         acc[alen] = '\0';
     }
-    if (ok && (alen != strlen(want) || memcmp(acc, want, alen) != 0)) {
+    if (ok && (alen != want_len || memcmp(acc, want, alen) != 0)) {
         snprintf(why, whylen, "pieces make \"%.200s\"", acc ? acc : "");
         ok = 0;
     }
     free(acc);
     lmd_detok_free(d);
     return ok;
+}
+
+
+static int
+detok_check(const struct lmd_tokenizer *t, const struct lmd_tokens *ids,
+    int skip, const char *want, char *why, size_t whylen)
+{
+    return detok_check_n(t, ids, skip, want, strlen(want), why, whylen);
 }
 
 
@@ -809,4 +818,171 @@ LMD_TEST(config_bos_eos)
     fail_unless(lmd_tokenizer_is_special(t, 128009), "eot is special");
     fail_unless(lmd_tokenizer_vocab_size(t) == 128256, "vocab %zu",
                 lmd_tokenizer_vocab_size(t));
+}
+
+
+/* --------------------------------------------- streaming on random ids */
+
+static uint64_t  rng_state = 0x2545F4914F6CDD1DULL;
+
+static uint32_t
+rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t) rng_state;
+}
+
+
+/* Assumption: the streaming contract holds for any ids, not only the
+ * ones an encoder makes: random sequences where a third are byte pieces
+ * (<0xNN>, runs that are and are not valid UTF-8) or specials. */
+LMD_TEST(detok_random_ids)
+{
+    struct lmd_tokens  ids = { NULL, 0, 0 };
+    char               why[300], *full;
+    size_t             vocab, len, n, i, rounds = 0;
+    int                fi, r, skip, ok = 1;
+
+    for (fi = 0; fi < FAMILIES && ok; fi++) {
+        struct lmd_tokenizer  *t = family(fi);
+
+        if (t == NULL) {
+            return;
+        }
+        vocab = lmd_tokenizer_vocab_size(t);
+        for (r = 0; r < 400 && ok; r++) {
+            n = rng() % 24;
+            ids.n = 0;
+            for (i = 0; i < n; i++) {
+                uint32_t  k = rng() % 8;
+                int32_t   id;
+
+                if (k < 2) {
+                    id = (int32_t) (3 + rng() % 256);   /* byte pieces */
+                } else if (k == 2) {
+                    id = (int32_t) (vocab - 1 - rng() % 300);
+                } else {
+                    id = (int32_t) (rng() % vocab);
+                }
+                if (lmd_tokenizer_piece(t, id) == NULL) {
+                    continue;
+                }
+                lmd_tokens_push(&ids, id);
+            }
+            for (skip = 0; skip < 2 && ok; skip++) {
+                if (lmd_tokenizer_decode(t, ids.ids, ids.n, skip, &full,
+                                         &len) != LMD_OK)
+                {
+                    ok = fail_unless(0, "%s: decode failed", families[fi]);
+                    break;
+                }
+                ok = fail_unless(detok_check_n(t, &ids, skip, full, len,
+                                               why, sizeof(why)),
+                                 "%s round %d skip %d: %s", families[fi], r,
+                                 skip, why);
+                free(full);
+                rounds++;
+            }
+        }
+    }
+    lmd_tokens_free(&ids);
+    printf("streaming: %zu random id sequences compared\n", rounds);
+}
+
+
+/* ------------------------------------------------------------- threads */
+
+struct enc_job {
+    const struct lmd_tokenizer  *t;
+    char                       **texts;
+    struct lmd_tokens           *want;
+    size_t                       n;
+    int                          bad;
+};
+
+
+static void *
+enc_thread(void *arg)
+{
+    struct enc_job     *j = arg;
+    struct lmd_tokens   got = { NULL, 0, 0 };
+    char                err[LMD_ERR_LEN];
+    size_t              r, i;
+
+    for (r = 0; r < 20; r++) {
+        for (i = 0; i < j->n; i++) {
+            got.n = 0;
+            if (lmd_tokenizer_encode(j->t, j->texts[i], strlen(j->texts[i]),
+                                     1, &got, err, sizeof(err)) != LMD_OK
+                || got.n != j->want[i].n
+                || memcmp(got.ids, j->want[i].ids,
+                          got.n * sizeof(int32_t)) != 0)
+            {
+                j->bad++;
+            }
+        }
+    }
+    lmd_tokens_free(&got);
+    return NULL;
+}
+
+
+/* Assumption (lmd_tokenizer.h): encode may run on several threads at once
+ * on one tokenizer -- the shared word cache included -- with the same
+ * results as on one. */
+LMD_TEST(encode_threads)
+{
+    struct lmd_tokenizer  *t = family(3);
+    struct enc_job         jobs[4];
+    pthread_t              th[4];
+    struct lmd_tokens      want[125];
+    char                  *texts[125], path[600], err[LMD_ERR_LEN];
+    char                  *text, *line, *next;
+    size_t                 len, n = 0, i;
+    cJSON                 *row;
+    int                    k;
+
+    if (t == NULL || fixture(path, sizeof(path), "qwen2/cases.jsonl") == NULL)
+    {
+        return;
+    }
+    text = slurp(path, &len);
+    for (line = text; text != NULL && *line && n < 125; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL) {
+            *next++ = '\0';
+        } else {
+            next = line + strlen(line);
+        }
+        row = cJSON_Parse(line);
+        if (row == NULL) {
+            continue;
+        }
+        texts[n] = strdup(cJSON_GetObjectItem(row, "text")->valuestring);
+        memset(&want[n], 0, sizeof(want[n]));
+        lmd_tokenizer_encode(t, texts[n], strlen(texts[n]), 1, &want[n], err,
+                             sizeof(err));
+        cJSON_Delete(row);
+        n++;
+    }
+    free(text);
+    for (k = 0; k < 4; k++) {
+        jobs[k].t = t;
+        jobs[k].texts = texts;
+        jobs[k].want = want;
+        jobs[k].n = n;
+        jobs[k].bad = 0;
+        pthread_create(&th[k], NULL, enc_thread, &jobs[k]);
+    }
+    for (k = 0; k < 4; k++) {
+        pthread_join(th[k], NULL);
+        fail_unless(jobs[k].bad == 0, "thread %d: %d encodes differ", k,
+                    jobs[k].bad);
+    }
+    for (i = 0; i < n; i++) {
+        free(texts[i]);
+        lmd_tokens_free(&want[i]);
+    }
 }

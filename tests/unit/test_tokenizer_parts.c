@@ -870,7 +870,7 @@ static int
 detok_random(const struct lmd_tokenizer *t, int rounds)
 {
     int32_t            ids[48];
-    size_t             n, i, len, acc_len;
+    size_t             n, i, len, acc_len, full_len;
     char              *full, acc[8192];
     const char        *piece;
     struct lmd_detok  *d;
@@ -882,7 +882,7 @@ detok_random(const struct lmd_tokenizer *t, int rounds)
             ids[i] = (int32_t) (rng() % lmd_tokenizer_vocab_size(t));
         }
         for (skip = 0; skip < 2; skip++) {
-            if (lmd_tokenizer_decode(t, ids, n, skip, &full, &len)
+            if (lmd_tokenizer_decode(t, ids, n, skip, &full, &full_len)
                 != LMD_OK)
             {
                 return 0;
@@ -903,7 +903,7 @@ detok_random(const struct lmd_tokenizer *t, int rounds)
             }
             if (!bad) {
                 acc[acc_len] = '\0';
-                bad = acc_len != strlen(full)
+                bad = acc_len != full_len
                       || memcmp(acc, full, acc_len) != 0;
             }
             if (bad) {
