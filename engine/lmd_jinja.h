@@ -452,8 +452,9 @@ struct lmd_jstr *lmd_jarena_str(struct lmd_jarena *a, const char *s,
     size_t len);
 void lmd_jarena_free(struct lmd_jarena *a);
 
-/* Tokenizes src (newlines already normalized).  LMD_OK, or LMD_ERROR with
- * err = "line L, column C: message".  toks->v is malloc'd. */
+/* Tokenizes src, first normalizing newlines as jinja2 does.  LMD_OK, or
+ * LMD_ERROR with err = "line L, column C: message".  toks->v is
+ * malloc'd; names and strings live in the arena. */
 int lmd_jinja_lex(struct lmd_jarena *a, const char *src, size_t len,
     struct lmd_jtoks *toks, char *err, size_t errlen);
 
