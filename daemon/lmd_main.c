@@ -66,9 +66,11 @@ lmd_usage(FILE *out)
         "  -h         show this help and exit\n"
         "\n"
         "Subcommands:\n"
-        "  lmd tokenize MODEL_DIR [--special] [--json] TEXT|-\n"
-        "  lmd template MODEL_DIR --messages FILE.json "
+        "  lmd tokenize MODEL_DIR [--special] [--json] [--tokens] TEXT|-\n"
+        "  lmd tokenize MODEL_DIR --decode [--skip-special] IDS...|-\n"
+        "  lmd template MODEL_DIR --messages FILE.json|- "
         "[--add-generation-prompt]\n"
+        "               [--template FILE] [--tools FILE.json]\n"
         "  (chat, generate, bench and serve arrive in later versions)\n"
         "See lmd(8) and lmd.yaml(5).\n");
 }
