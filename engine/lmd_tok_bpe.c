@@ -41,8 +41,10 @@ struct lmd_bpe_sym {
 
 struct lmd_bpe_cand {
     uint64_t    key;            /* rank or score << 32 | left */
-    int32_t     right;          /* SCORES */
+    int32_t     right;          /* RANKS: the right id; SCORES: index */
     uint32_t    size;           /* SCORES: bytes of the pair */
+    int32_t     left;           /* RANKS: the left id */
+    int32_t     merged;         /* RANKS: the id they merge into */
 };
 
 /* SCORES: an UNUSED piece and the two symbols it was made of. */
@@ -212,6 +214,7 @@ lmd_bpe_free(struct lmd_bpe *m)
         free(m->frozen);
     }
     lmd_tok_cache_free(m->cache);
+    free(m->chunk_bad);
     memset(m, 0, sizeof(*m));
 }
 
@@ -417,35 +420,57 @@ lmd_bpe_chars(struct lmd_tok_enc *e, const struct lmd_bpe *m, const char *w,
 }
 
 
+/* A candidate for the pair (sym[pos], its next), or 0. */
+static inline int
+lmd_bpe_rank_cand(const struct lmd_bpe *m, const struct lmd_bpe_sym *sym,
+    int32_t pos, int32_t next, struct lmd_bpe_cand *c)
+{
+    const struct lmd_tok_pairmap_slot  *ps;
+
+    ps = lmd_tok_pairmap_get(&m->merges, sym[pos].id, sym[next].id);
+    if (ps == NULL) {
+        return 0;
+    }
+    c->key = (uint64_t) ps->rank << 32 | (uint32_t) pos;
+    c->left = sym[pos].id;
+    c->right = sym[next].id;
+    c->merged = ps->val;
+    return 1;
+}
+
+
+/* Word::merge_all.  A popped candidate is stale when its pair is no
+ * longer there: the ids it was made from are compared, which is what
+ * tokenizers' check of the merged id amounts to (pieces only grow, so a
+ * changed symbol never has its old id again), without a lookup. */
 static void
 lmd_bpe_merge_ranks(struct lmd_tok_enc *e, const struct lmd_bpe *m,
     size_t nsym)
 {
-    struct lmd_bpe_sym                 *sym = e->sym;
-    struct lmd_bpe_cand                *heap = e->heap, c;
-    const struct lmd_tok_pairmap_slot  *ps;
-    size_t                              nheap = 0, i;
-    int32_t                             pos, next, prev;
+    struct lmd_bpe_sym   *sym = e->sym;
+    struct lmd_bpe_cand  *heap = e->heap, c;
+    size_t                nheap = 0, i;
+    int32_t               pos, next, prev;
 
     for (i = 0; i + 1 < nsym; i++) {
-        ps = lmd_tok_pairmap_get(&m->merges, sym[i].id, sym[i + 1].id);
-        if (ps != NULL) {
-            c.key = (uint64_t) ps->rank << 32 | i;
+        if (i + 8 < nsym) {
+            lmd_tok_pairmap_prefetch(&m->merges, sym[i + 8].id,
+                                     sym[i + 9 < nsym ? i + 9 : i + 8].id);
+        }
+        if (lmd_bpe_rank_cand(m, sym, (int32_t) i, (int32_t) i + 1, &c)) {
             lmd_heap_push(heap, &nheap, c);
         }
     }
     while (nheap > 0) {
         c = lmd_heap_pop(heap, &nheap);
         pos = (int32_t) (uint32_t) c.key;
-        if (sym[pos].len == 0 || sym[pos].next < 0) {
-            continue;
-        }
         next = sym[pos].next;
-        ps = lmd_tok_pairmap_get(&m->merges, sym[pos].id, sym[next].id);
-        if (ps == NULL || ps->rank != (uint32_t) (c.key >> 32)) {
+        if (sym[pos].len == 0 || next < 0 || sym[pos].id != c.left
+            || sym[next].id != c.right)
+        {
             continue;           /* stale: the pair has changed */
         }
-        sym[pos].id = ps->val;
+        sym[pos].id = c.merged;
         sym[pos].len += sym[next].len;
         sym[pos].next = sym[next].next;
         sym[next].len = 0;
@@ -453,20 +478,12 @@ lmd_bpe_merge_ranks(struct lmd_tok_enc *e, const struct lmd_bpe *m,
             sym[sym[pos].next].prev = pos;
         }
         prev = sym[pos].prev;
-        if (prev >= 0) {
-            ps = lmd_tok_pairmap_get(&m->merges, sym[prev].id, sym[pos].id);
-            if (ps != NULL) {
-                c.key = (uint64_t) ps->rank << 32 | (uint32_t) prev;
-                lmd_heap_push(heap, &nheap, c);
-            }
+        if (prev >= 0 && lmd_bpe_rank_cand(m, sym, prev, pos, &c)) {
+            lmd_heap_push(heap, &nheap, c);
         }
         next = sym[pos].next;
-        if (next >= 0) {
-            ps = lmd_tok_pairmap_get(&m->merges, sym[pos].id, sym[next].id);
-            if (ps != NULL) {
-                c.key = (uint64_t) ps->rank << 32 | (uint32_t) pos;
-                lmd_heap_push(heap, &nheap, c);
-            }
+        if (next >= 0 && lmd_bpe_rank_cand(m, sym, pos, next, &c)) {
+            lmd_heap_push(heap, &nheap, c);
         }
     }
 }
@@ -477,31 +494,8 @@ lmd_bpe_encode_ranks(struct lmd_tok_enc *e, const struct lmd_bpe *m,
     const char *w, size_t len)
 {
     struct lmd_bpe_sym  *sym;
-    size_t               nsym = 0, i, n0 = e->out->n;
-    uint64_t             hash = 0;
-    int32_t              ids[LMD_TOK_CACHE_IDS], id;
-    int                  hit;
+    size_t               nsym = 0, i;
 
-    if (m->ignore_merges) {
-        id = m->raw_bytes ? lmd_tok_strmap_get(&m->raw_map, w, len)
-                          : lmd_tok_strmap_get(&m->map, w, len);
-        if (id >= 0) {
-            return lmd_bpe_push_id(e, id);
-        }
-    }
-    if (m->cache != NULL && len <= LMD_TOK_CACHE_KEY) {
-        hash = lmd_tok_hash(w, len);
-        hit = lmd_tok_cache_get(m->cache, w, len, hash, ids,
-                                LMD_TOK_CACHE_IDS);
-        if (hit >= 0) {
-            for (i = 0; i < (size_t) hit; i++) {
-                if (lmd_bpe_push_id(e, ids[i]) != LMD_OK) {
-                    return LMD_ERROR;
-                }
-            }
-            return LMD_OK;
-        }
-    }
     if (lmd_bpe_reserve(e, len + 2) != LMD_OK) {
         return LMD_ERROR;
     }
@@ -519,10 +513,6 @@ lmd_bpe_encode_ranks(struct lmd_tok_enc *e, const struct lmd_bpe *m,
         if (sym[i].len != 0 && lmd_bpe_push_id(e, sym[i].id) != LMD_OK) {
             return LMD_ERROR;
         }
-    }
-    if (m->cache != NULL && len <= LMD_TOK_CACHE_KEY) {
-        lmd_tok_cache_put(m->cache, w, len, hash, e->out->ids + n0,
-                          e->out->n - n0);
     }
     return LMD_OK;
 }
@@ -576,6 +566,8 @@ lmd_bpe_scores_pair(struct lmd_tok_enc *e, const struct lmd_bpe *m,
     c.key = (uint64_t) lmd_bpe_score_key(m->scores[id]) << 32 | (uint32_t) l;
     c.right = r;
     c.size = (uint32_t) size;
+    c.left = -1;
+    c.merged = -1;
     lmd_heap_push(e->heap, nheap, c);
     if (!m->unused[id]) {
         return LMD_OK;
@@ -723,16 +715,171 @@ lmd_bpe_encode_scores(struct lmd_tok_enc *e, const struct lmd_bpe *m,
 }
 
 
+/* ------------------------------------------------------------ driver */
+
+/* One piece of a word: the cache, else the merges. */
+static int
+lmd_bpe_encode_piece(struct lmd_tok_enc *e, const struct lmd_bpe *m,
+    const char *w, size_t len)
+{
+    size_t    i, n0 = e->out->n;
+    uint64_t  hash = 0;
+    int32_t   ids[LMD_TOK_CACHE_IDS], id;
+    int       hit, rc;
+
+    if (m->cache != NULL && len <= LMD_TOK_CACHE_KEY) {
+        hash = lmd_tok_hash(w, len);
+        hit = lmd_tok_cache_get(m->cache, w, len, hash, ids,
+                                LMD_TOK_CACHE_IDS);
+        if (hit >= 0) {
+            for (i = 0; i < (size_t) hit; i++) {
+                if (lmd_bpe_push_id(e, ids[i]) != LMD_OK) {
+                    return LMD_ERROR;
+                }
+            }
+            return LMD_OK;
+        }
+    }
+    /* ignore_merges: a word in the vocabulary is one token (chunking is
+     * off with ignore_merges, so every piece here is a whole word) */
+    id = -1;
+    if (m->ignore_merges && m->kind == LMD_BPE_RANKS) {
+        id = m->raw_bytes ? lmd_tok_strmap_get(&m->raw_map, w, len)
+                          : lmd_tok_strmap_get(&m->map, w, len);
+    }
+    if (id >= 0) {
+        rc = lmd_bpe_push_id(e, id);
+    } else if (m->kind == LMD_BPE_SCORES) {
+        rc = lmd_bpe_encode_scores(e, m, w, len);
+    } else {
+        rc = lmd_bpe_encode_ranks(e, m, w, len);
+    }
+    if (rc == LMD_OK && m->cache != NULL && len <= LMD_TOK_CACHE_KEY) {
+        lmd_tok_cache_put(m->cache, w, len, hash, e->out->ids + n0,
+                          e->out->n - n0);
+    }
+    return rc;
+}
+
+
+/* Chunking: a boundary before U+2581 is one no merge can cross when no
+ * piece holds the character before it followed by U+2581 (see
+ * lmd_bpe_chunk_setup).  The merges of one chunk never depend on another
+ * chunk, so BPE of the chunks one by one is BPE of the whole word. */
+static int
+lmd_bpe_chunk_ok(const struct lmd_bpe *m, const char *w, size_t at)
+{
+    size_t    k = at - 1, lo = 0, hi = m->nchunk_bad;
+    uint32_t  cp;
+
+    while (k > 0 && ((uint8_t) w[k] & 0xC0) == 0x80) {
+        k--;
+    }
+    cp = lmd_tok_utf8_next(w, &k);
+    while (lo < hi) {
+        size_t  mid = (lo + hi) / 2;
+
+        if (m->chunk_bad[mid] == cp) {
+            return 0;
+        }
+        if (m->chunk_bad[mid] < cp) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 1;
+}
+
+
 int
 lmd_bpe_encode(struct lmd_tok_enc *e, const char *w, size_t len)
 {
     const struct lmd_bpe  *m = &e->t->model;
+    const char            *hit;
+    size_t                 start = 0, at;
 
     if (len == 0) {
         return LMD_OK;
     }
-    if (m->kind == LMD_BPE_SCORES) {
-        return lmd_bpe_encode_scores(e, m, w, len);
+    if (!m->chunk || len <= LMD_TOK_CACHE_KEY) {
+        return lmd_bpe_encode_piece(e, m, w, len);
     }
-    return lmd_bpe_encode_ranks(e, m, w, len);
+    for (at = 1; at + 3 <= len; at = (size_t) (hit - w) + 1) {
+        hit = memmem(w + at, len - at, "\xE2\x96\x81", 3);
+        if (hit == NULL) {
+            break;
+        }
+        if (lmd_bpe_chunk_ok(m, w, (size_t) (hit - w))) {
+            if (lmd_bpe_encode_piece(e, m, w + start,
+                                     (size_t) (hit - w) - start) != LMD_OK)
+            {
+                return LMD_ERROR;
+            }
+            start = (size_t) (hit - w);
+        }
+    }
+    return lmd_bpe_encode_piece(e, m, w + start, len - start);
+}
+
+
+static int
+lmd_bpe_cmp_cp(const void *a, const void *b)
+{
+    uint32_t  x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+
+/* Whether words may be cut before U+2581, and the characters that must
+ * not come before such a cut: every character that some mergeable piece
+ * holds right before a U+2581.  Off when U+2581 is not a piece. */
+int
+lmd_bpe_chunk_setup(struct lmd_bpe *m)
+{
+    size_t     i, j, k, n = 0, cap = 0;
+    uint32_t  *bad = NULL, *p, cp;
+
+    if (lmd_tok_strmap_get(&m->map, "\xE2\x96\x81", 3) < 0
+        || m->raw_bytes || m->prefix != NULL || m->suffix != NULL
+        || m->ignore_merges)
+    {
+        return LMD_OK;
+    }
+    for (i = 0; i < m->nids; i++) {
+        const char  *s = m->pool.p + m->pieces[i].off;
+        size_t       len = m->pieces[i].len;
+
+        if (len == UINT32_MAX || (m->mergeable != NULL && !m->mergeable[i])) {
+            continue;
+        }
+        for (j = 0; j + 3 <= len; j++) {
+            if (j == 0 || memcmp(s + j, "\xE2\x96\x81", 3) != 0) {
+                continue;
+            }
+            k = j - 1;
+            while (k > 0 && ((uint8_t) s[k] & 0xC0) == 0x80) {
+                k--;
+            }
+            cp = lmd_tok_utf8_next(s, &k);
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                p = realloc(bad, cap * sizeof(*p));
+                if (p == NULL) {
+                    free(bad);
+                    return LMD_ERROR;
+                }
+                bad = p;
+            }
+            bad[n++] = cp;
+        }
+    }
+    if (n > 0) {
+        qsort(bad, n, sizeof(*bad), lmd_bpe_cmp_cp);
+    }
+    m->chunk_bad = bad;
+    m->nchunk_bad = n;
+    m->chunk = 1;
+    return LMD_OK;
 }

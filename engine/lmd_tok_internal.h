@@ -153,6 +153,17 @@ lmd_tok_pairmap_get(const struct lmd_tok_pairmap *m, int32_t a, int32_t b)
 }
 
 
+static inline void
+lmd_tok_pairmap_prefetch(const struct lmd_tok_pairmap *m, int32_t a,
+    int32_t b)
+{
+    uint64_t  key = (uint64_t) (uint32_t) a << 32 | (uint32_t) b;
+
+    __builtin_prefetch(&m->slots[((key * 0x9E3779B97F4A7C15ULL) >> 20)
+                                 & m->mask]);
+}
+
+
 /* ------------------------------------------------------------------ UTF-8 */
 
 /* The length of the valid UTF-8 prefix of s (n when all of it is). */
@@ -378,6 +389,11 @@ struct lmd_bpe {
 
     struct lmd_tok_trie    *frozen;     /* SCORES: user-defined pieces */
     struct lmd_tok_cache   *cache;
+
+    /* Long words are cut before U+2581 where no merge can cross. */
+    int                     chunk;
+    uint32_t               *chunk_bad;  /* sorted: no cut after these */
+    size_t                  nchunk_bad;
 };
 
 void lmd_bpe_free(struct lmd_bpe *m);
@@ -387,6 +403,7 @@ int  lmd_bpe_finish(struct lmd_bpe *m, char *err, size_t errlen);
 int  lmd_bpe_set_piece(struct lmd_bpe *m, int32_t id, const char *s,
     size_t len);
 int  lmd_bpe_enable_raw(struct lmd_bpe *m);
+int  lmd_bpe_chunk_setup(struct lmd_bpe *m);
 
 
 /* ---------------------------------------------------------- added tokens */

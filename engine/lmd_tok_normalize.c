@@ -57,20 +57,14 @@ lmd_norm_replace(struct lmd_tok_enc *e, const struct lmd_tok_norm *n,
 
 
 static int
-lmd_norm_unicode(int type, const char *s, size_t len, struct lmd_tok_buf *out)
+lmd_norm_utf8proc(int type, const char *s, size_t len,
+    struct lmd_tok_buf *out)
 {
     utf8proc_uint8_t  *res = NULL;
     utf8proc_ssize_t   rlen;
     int                opt = UTF8PROC_STABLE;
-    size_t             i;
     int                rc;
 
-    for (i = 0; i < len && (uint8_t) s[i] < 0x80; i++) {
-        /* ASCII is its own normal form in all four */
-    }
-    if (i == len) {
-        return lmd_tok_buf_put(out, s, len);
-    }
     switch (type) {
     case LMD_NORM_NFC:
         opt |= UTF8PROC_COMPOSE;
@@ -94,6 +88,77 @@ lmd_norm_unicode(int type, const char *s, size_t len, struct lmd_tok_buf *out)
     rc = lmd_tok_buf_put(out, res, (size_t) rlen);
     free(res);
     return rc;
+}
+
+
+/* Characters NFC leaves alone and never composes with what precedes
+ * them: below U+0300 (no combining marks there), CJK ideographs, kana.
+ * The text can be cut before each of them and normalized piece by piece,
+ * and a piece made only of them is already in NFC. */
+static inline int
+lmd_nfc_inert(uint32_t cp)
+{
+    return cp < 0x300 || (cp >= 0x4E00 && cp <= 0x9FFF)
+           || (cp >= 0x3041 && cp <= 0x3096) || (cp >= 0x30A1 && cp <= 0x30FA);
+}
+
+
+static int
+lmd_norm_unicode(int type, const char *s, size_t len, struct lmd_tok_buf *out)
+{
+    size_t    i = 0, k, start = 0;
+    uint32_t  cp;
+    int       dirty = 0;
+
+    if (type != LMD_NORM_NFC) {
+        for (i = 0; i < len && (uint8_t) s[i] < 0x80; i++) {
+            /* ASCII is its own normal form in all four */
+        }
+        return i == len ? lmd_tok_buf_put(out, s, len)
+                        : lmd_norm_utf8proc(type, s, len, out);
+    }
+    while (i < len) {
+        if ((uint8_t) s[i] < 0x80) {
+            cp = (uint8_t) s[i];
+            k = i + 1;
+        } else {
+            k = i;
+            cp = lmd_tok_utf8_next(s, &k);
+        }
+        if (lmd_nfc_inert(cp)) {
+            if (dirty) {
+                if (lmd_norm_utf8proc(type, s + start, i - start, out)
+                    != LMD_OK)
+                {
+                    return LMD_ERROR;
+                }
+                start = i;
+                dirty = 0;
+            }
+        } else {
+            if (!dirty) {
+                /* from the last inert character on */
+                size_t  b = i;
+
+                if (b > start) {
+                    b--;
+                    while (b > start && ((uint8_t) s[b] & 0xC0) == 0x80) {
+                        b--;
+                    }
+                }
+                if (lmd_tok_buf_put(out, s + start, b - start) != LMD_OK) {
+                    return LMD_ERROR;
+                }
+                start = b;
+            }
+            dirty = 1;
+        }
+        i = k;
+    }
+    if (dirty) {
+        return lmd_norm_utf8proc(type, s + start, len - start, out);
+    }
+    return lmd_tok_buf_put(out, s + start, len - start);
 }
 
 

@@ -26,7 +26,7 @@
 
 #include <cjson/cJSON.h>
 
-#define LMD_TOK_CACHE_SLOTS  16384
+#define LMD_TOK_CACHE_SLOTS  65536
 
 
 /* ------------------------------------------------------------ ids arrays */
@@ -177,12 +177,11 @@ lmd_tok_finish(struct lmd_tokenizer *t, char *err, size_t errlen)
         lmd_tok_err(err, errlen, "%s: out of memory", t->path);
         return LMD_ERROR;
     }
-    if (t->model.kind == LMD_BPE_RANKS) {
-        t->model.cache = lmd_tok_cache_new(LMD_TOK_CACHE_SLOTS);
-        if (t->model.cache == NULL) {
-            lmd_tok_err(err, errlen, "%s: out of memory", t->path);
-            return LMD_ERROR;
-        }
+    t->model.cache = lmd_tok_cache_new(LMD_TOK_CACHE_SLOTS);
+    if (t->model.cache == NULL || lmd_bpe_chunk_setup(&t->model) != LMD_OK)
+    {
+        lmd_tok_err(err, errlen, "%s: out of memory", t->path);
+        return LMD_ERROR;
     }
     return LMD_OK;
 }
