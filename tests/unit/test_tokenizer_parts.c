@@ -317,6 +317,35 @@ LMD_TEST(bpe_prefix_suffix)
 }
 
 
+/* Assumption: BPE of a long word is BPE of the whole word: a merge may
+ * join a character to a following U+2581 ("a▁" here), and then nothing
+ * may treat that U+2581 as a word boundary. */
+LMD_TEST(bpe_long_word_metaspace)
+{
+    static const char *const  w[] = {
+        "\xE2\x96\x81", "\xE2\x96\x81" "b", "a\xE2\x96\x81",
+        "a\xE2\x96\x81" "b", NULL
+    };
+    struct lmd_tokenizer     *t;
+    char                      text[128], want[256];
+    int                       i;
+
+    t = tok(NULL, NULL, w, "[\"a \xE2\x96\x81\", \"a\xE2\x96\x81 b\", "
+            "\"\xE2\x96\x81 b\"]");
+    fail_unless(t != NULL, "load: %s", last_err);
+    text[0] = '\0';
+    want[0] = '\0';
+    for (i = 0; i < 30; i++) {
+        strcat(text, "x");
+        strcat(want, "x|");
+    }
+    strcat(text, "a\xE2\x96\x81" "bc\xE2\x96\x81" "b");
+    strcat(want, "a\xE2\x96\x81" "b|c|\xE2\x96\x81" "b");
+    fail_unless_streq(WORDS(t, text), want);
+    lmd_tokenizer_free(t);
+}
+
+
 /* --------------------------------------------------------- added tokens */
 
 #define ADDED(content, flags)                                                 \
