@@ -624,14 +624,31 @@ LMD_TEST(llamacpp_suite)
 
 /* ------------------------------------------------- tokenizer.model only */
 
-/* A temporary folder holding only family/tokenizer.model. */
 static int
-spm_only_dir(const char *fam, char *dir, size_t size)
+copy_file(const char *src, const char *dst)
+{
+    char    *data;
+    size_t   len;
+    FILE    *f;
+    int      ok;
+
+    data = slurp(src, &len);
+    f = fopen(dst, "wb");
+    ok = data != NULL && f != NULL && fwrite(data, 1, len, f) == len;
+    free(data);
+    if (f != NULL) {
+        fclose(f);
+    }
+    return fail_unless(ok, "copy %s to %s", src, dst) ? LMD_OK : LMD_ERROR;
+}
+
+
+/* A temporary folder holding family/tokenizer.model and, with config,
+ * tokenizer_config.json: no tokenizer.json. */
+static int
+spm_only_dir(const char *fam, int config, char *dir, size_t size)
 {
     char    src[600], rel[64], dst[700];
-    char   *data;
-    size_t  len;
-    FILE   *f;
 
     snprintf(rel, sizeof(rel), "%s/tokenizer.model", fam);
     if (fixture(src, sizeof(src), rel) == NULL) {
@@ -643,18 +660,19 @@ spm_only_dir(const char *fam, char *dir, size_t size)
         return LMD_ERROR;
     }
     snprintf(dst, sizeof(dst), "%s/tokenizer.model", dir);
-    data = slurp(src, &len);
-    f = fopen(dst, "wb");
-    if (data == NULL || f == NULL || fwrite(data, 1, len, f) != len) {
-        fail_unless(0, "copy %s to %s", src, dst);
-        free(data);
-        if (f != NULL) {
-            fclose(f);
-        }
+    if (copy_file(src, dst) != LMD_OK) {
         return LMD_ERROR;
     }
-    fclose(f);
-    free(data);
+    if (config) {
+        snprintf(rel, sizeof(rel), "%s/tokenizer_config.json", fam);
+        if (fixture(src, sizeof(src), rel) == NULL) {
+            return LMD_ERROR;
+        }
+        snprintf(dst, sizeof(dst), "%s/tokenizer_config.json", dir);
+        if (copy_file(src, dst) != LMD_OK) {
+            return LMD_ERROR;
+        }
+    }
     return LMD_OK;
 }
 
@@ -666,16 +684,19 @@ spm_only_cleanup(const char *dir)
 
     snprintf(path, sizeof(path), "%s/tokenizer.model", dir);
     unlink(path);
+    snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);
+    unlink(path);
     rmdir(dir);
 }
 
 
-/* Compares encode(text, no special) of a tokenizer.model-only folder with
- * the key of each cases.jsonl row, except the rows listed; returns the
- * rows compared. */
+/* Compares encode(text or rendered) of a folder with tokenizer.model
+ * (and tokenizer_config.json with config) but no tokenizer.json with the
+ * key of each row of file, except the rows listed; returns the rows
+ * compared. */
 static size_t
-spm_compare(const char *fam, const char *key, const int *except,
-    size_t nexcept)
+spm_compare(const char *fam, int config, const char *file, const char *key,
+    int add_special, const int *except, size_t nexcept)
 {
     struct lmd_tokenizer  *t;
     struct lmd_tokens      got = { NULL, 0, 0 };
@@ -686,12 +707,12 @@ spm_compare(const char *fam, const char *key, const int *except,
     const char            *s;
     int                    skip, ok;
 
-    if (spm_only_dir(fam, dir, sizeof(dir)) != LMD_OK) {
+    if (spm_only_dir(fam, config, dir, sizeof(dir)) != LMD_OK) {
         return 0;
     }
     t = lmd_tokenizer_load(dir, err, sizeof(err));
-    fail_unless(t != NULL, "load %s (tokenizer.model only): %s", dir, err);
-    snprintf(rel, sizeof(rel), "%s/cases.jsonl", fam);
+    fail_unless(t != NULL, "load %s (tokenizer.model): %s", dir, err);
+    snprintf(rel, sizeof(rel), "%s/%s", fam, file);
     text = t != NULL && fixture(path, sizeof(path), rel) ? slurp(path, &len)
                                                          : NULL;
     for (line = text; text != NULL && *line; line = next) {
@@ -710,15 +731,29 @@ spm_compare(const char *fam, const char *key, const int *except,
             skip |= except[x] == (int) row;
         }
         if (!skip) {
-            s = cJSON_GetObjectItem(r, "text")->valuestring;
+            s = cJSON_GetObjectItem(r, cJSON_GetObjectItem(r, "text")
+                                       ? "text" : "rendered")->valuestring;
             got.n = 0;
-            ok = lmd_tokenizer_encode(t, s, strlen(s), 0, &got, err,
-                                      sizeof(err)) == LMD_OK
+            ok = lmd_tokenizer_encode(t, s, strlen(s), add_special, &got,
+                                      err, sizeof(err)) == LMD_OK
                  && ids_equal(&got, cJSON_GetObjectItem(r, key));
             if (!fail_unless(ok, "%s tokenizer.model row %zu: \"%.60s\"",
                              fam, row, s))
             {
                 ids_print(key, &got, cJSON_GetObjectItem(r, key));
+            }
+            /* with the config, decoding is tokenizer.json's too */
+            if (config && cJSON_GetObjectItem(r, "decoded_with_special")) {
+                ids_from_json(cJSON_GetObjectItem(r, key), &got);
+                fail_unless(decode_is(t, &got, 0, cJSON_GetObjectItem(r,
+                                add_special ? "decoded_with_special"
+                                            : "decoded")->valuestring),
+                            "%s tokenizer.model row %zu decode", fam, row);
+                fail_unless(!add_special || decode_is(t, &got, 1,
+                                cJSON_GetObjectItem(r,
+                                    "decoded_skip_special")->valuestring),
+                            "%s tokenizer.model row %zu decode skipping",
+                            fam, row);
             }
             compared++;
         }
@@ -728,8 +763,9 @@ spm_compare(const char *fam, const char *key, const int *except,
     lmd_tokens_free(&got);
     lmd_tokenizer_free(t);
     spm_only_cleanup(dir);
-    printf("%s: %zu rows compared from tokenizer.model alone (%s)\n", fam,
-           compared, key);
+    printf("%s: %zu %s rows compared from tokenizer.model%s (%s)\n", fam,
+           compared, file, config ? " + tokenizer_config.json" : " alone",
+           key);
     return compared;
 }
 
@@ -740,7 +776,8 @@ spm_compare(const char *fam, const char *key, const int *except,
  * (ids_sentencepiece already says so, unlike "ids"). */
 LMD_TEST(spm_only_llama2)
 {
-    fail_unless(spm_compare("llama2", "ids_sentencepiece", NULL, 0) == 125,
+    fail_unless(spm_compare("llama2", 0, "cases.jsonl", "ids_sentencepiece", 0,
+                            NULL, 0) == 125,
                 "llama2: not every row compared");
 }
 
@@ -757,7 +794,8 @@ LMD_TEST(spm_only_internlm2)
 {
     static const int  except[] = { 69, 70 };
 
-    fail_unless(spm_compare("internlm2", "ids", except, 2) == 123,
+    fail_unless(spm_compare("internlm2", 0, "cases.jsonl", "ids", 0, except,
+                            2) == 123,
                 "internlm2: not every row compared");
 }
 
@@ -766,8 +804,34 @@ LMD_TEST(spm_only_internlm2)
  * ids_sentencepiece (which the README lists "for information"). */
 LMD_TEST(spm_only_mistral)
 {
-    fail_unless(spm_compare("mistral", "ids_sentencepiece", NULL, 0) == 125,
+    fail_unless(spm_compare("mistral", 0, "cases.jsonl", "ids_sentencepiece", 0,
+                            NULL, 0) == 125,
                 "mistral: not every row compared");
+}
+
+
+/* Assumption: with tokenizer_config.json beside tokenizer.model, its
+ * added_tokens_decoder makes <s>, </s> (and InternLM2's <|im_start|>,
+ * <|im_end|> ...) tokens matched in the text, and add_bos_token adds
+ * BOS: then the folder encodes like tokenizer.json -- "ids",
+ * "ids_with_special" and the chat renderings, every row -- for the two
+ * families whose tokenizer.json is sentencepiece's algorithm (Llama 2's
+ * and InternLM2's; Mistral's Metaspace "first" is not). */
+LMD_TEST(spm_with_config)
+{
+    static const char *const  fams[] = { "llama2", "internlm2" };
+    int                       i;
+
+    for (i = 0; i < 2; i++) {
+        fail_unless(spm_compare(fams[i], 1, "cases.jsonl", "ids", 0, NULL, 0)
+                    == 125, "%s ids", fams[i]);
+        fail_unless(spm_compare(fams[i], 1, "cases.jsonl",
+                                "ids_with_special", 1, NULL, 0) == 125,
+                    "%s ids_with_special", fams[i]);
+        fail_unless(spm_compare(fams[i], 1, "chat_cases.jsonl",
+                                "rendered_ids", 0, NULL, 0) == 8,
+                    "%s chat", fams[i]);
+    }
 }
 
 
