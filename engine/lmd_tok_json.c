@@ -1310,6 +1310,22 @@ lmd_json_section(const cJSON *root, const char *name, const cJSON **out)
 }
 
 
+/* A ByteLevel normalizer has mapped the bytes already: the model must
+ * take characters then. */
+static int
+lmd_json_has_bytelevel_norm(const struct lmd_tok_norm *n)
+{
+    size_t  i;
+
+    for (i = 0; n != NULL && i < n->nitems; i++) {
+        if (n->items[i]->type == LMD_NORM_BYTELEVEL) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 int
 lmd_tok_json_load(struct lmd_tokenizer *t, const char *file, char *err,
     size_t errlen)
@@ -1374,7 +1390,9 @@ lmd_tok_json_load(struct lmd_tokenizer *t, const char *file, char *err,
     {
         goto done;
     }
-    if (t->npt > 0 && t->pt[t->npt - 1].type == LMD_PT_BYTELEVEL) {
+    if (t->npt > 0 && t->pt[t->npt - 1].type == LMD_PT_BYTELEVEL
+        && !lmd_json_has_bytelevel_norm(t->normalizer))
+    {
         if (lmd_bpe_enable_raw(&t->model) != LMD_OK) {
             lmd_json_fail(&j, "model", "out of memory");
             goto done;

@@ -601,7 +601,7 @@ lmd_tok_config_load(struct lmd_tokenizer *t, const char *file, char *err,
     size_t        len;
     const char   *s;
     long          id;
-    int           rc = LMD_OK;
+    int           rc = LMD_OK, special;
 
     text = lmd_tok_read_file(file, &len, err, errlen);
     if (text == NULL) {
@@ -645,12 +645,12 @@ lmd_tok_config_load(struct lmd_tokenizer *t, const char *file, char *err,
         {
             continue;           /* tokenizer.json has it already */
         }
-        rc = lmd_tok_added_add(t, s, strlen(s),
-                               lmd_config_flag(it, "special", 0),
+        special = lmd_config_flag(it, "special", 0);
+        rc = lmd_tok_added_add(t, s, strlen(s), special,
                                lmd_config_flag(it, "lstrip", 0),
                                lmd_config_flag(it, "rstrip", 0),
                                lmd_config_flag(it, "single_word", 0),
-                               lmd_config_flag(it, "normalized", 1),
+                               lmd_config_flag(it, "normalized", !special),
                                (int32_t) id, err, errlen);
     }
 
