@@ -120,9 +120,31 @@ lmd_bpe_finish(struct lmd_bpe *m, char *err, size_t errlen)
         }
     }
     m->vocab_size = m->map.n;
-    for (i = 0; i < 128; i++) {
-        name[0] = (char) i;
-        m->ascii_sym[i] = lmd_tok_strmap_get(&m->map, name, 1);
+    /* one-character pieces of the BMP: a table instead of a lookup */
+    m->char_sym = malloc(0x10000 * sizeof(int32_t));
+    if (m->char_sym == NULL) {
+        lmd_tok_err(err, errlen, "out of memory");
+        return LMD_ERROR;
+    }
+    for (i = 0; i < 0x10000; i++) {
+        m->char_sym[i] = -1;
+    }
+    for (i = 0; i < m->nids; i++) {
+        const char  *s = m->pool.p + m->pieces[i].off;
+        size_t       len = m->pieces[i].len, k = 0;
+        uint32_t     cp;
+
+        if (len == UINT32_MAX || len == 0 || len > 3
+            || lmd_tok_utf8_valid(s, len) != len)
+        {
+            continue;
+        }
+        cp = lmd_tok_utf8_next(s, &k);
+        if (k == len && cp < 0x10000
+            && lmd_tok_strmap_get(&m->map, s, len) == (int32_t) i)
+        {
+            m->char_sym[cp] = (int32_t) i;
+        }
     }
     for (i = 0; i < 256; i++) {
         snprintf(name, sizeof(name), "<0x%02X>", (unsigned) i);
@@ -215,6 +237,7 @@ lmd_bpe_free(struct lmd_bpe *m)
     }
     lmd_tok_cache_free(m->cache);
     free(m->chunk_bad);
+    free(m->char_sym);
     memset(m, 0, sizeof(*m));
 }
 
@@ -353,8 +376,14 @@ lmd_bpe_chars(struct lmd_tok_enc *e, const struct lmd_bpe *m, const char *w,
         if (m->prefix == NULL && m->suffix == NULL) {
             s = w + i;
             slen = j - i;
-            id = slen == 1 && (uint8_t) *s < 0x80 ? m->ascii_sym[(int) *s]
-                 : lmd_tok_strmap_get(&m->map, s, slen);
+            if (slen <= 3) {
+                /* words are valid UTF-8: one character */
+                size_t  q = 0;
+
+                id = m->char_sym[lmd_tok_utf8_next(s, &q)];
+            } else {
+                id = lmd_tok_strmap_get(&m->map, s, slen);
+            }
         } else {
             b->len = 0;
             if ((i > 0 && m->prefix != NULL

@@ -376,7 +376,8 @@ struct lmd_bpe {
     struct lmd_tok_strmap   raw_map;            /* raw bytes -> id */
     struct lmd_tok_buf      raw_pool;
 
-    int32_t                 ascii_sym[128];     /* plain mode fast path */
+    int32_t                *char_sym;   /* U+0000-U+FFFF: the id of the
+                                           one-character piece, -1 */
     int32_t                 byte_fb[256];       /* <0xNN> ids, -1 */
     int32_t                 unk_id;             /* -1: none */
     int                     byte_fallback;
