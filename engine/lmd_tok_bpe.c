@@ -30,6 +30,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* The pair cache of one call: 2^LMD_BPE_PC_BITS slots (256 KiB), made
+ * for the first word of more than LMD_BPE_PC_MIN symbols in a text of at
+ * least LMD_BPE_PC_TEXT bytes (for short texts, setting it up costs more
+ * than it saves). */
+#define LMD_BPE_PC_BITS  14
+#define LMD_BPE_PC_MIN   32
+#define LMD_BPE_PC_TEXT  (64 << 10)
+
 struct lmd_bpe_sym {
     int32_t     id;
     int32_t     prev;
@@ -449,21 +457,58 @@ lmd_bpe_chars(struct lmd_tok_enc *e, const struct lmd_bpe *m, const char *w,
 }
 
 
-/* A candidate for the pair (sym[pos], its next), or 0. */
+/* The merge of (a, b), through the call's pair cache when it has one:
+ * long words look up the same few thousand pairs again and again, and
+ * the cache keeps them in L2 instead of all over the merge table. */
 static inline int
-lmd_bpe_rank_cand(const struct lmd_bpe *m, const struct lmd_bpe_sym *sym,
-    int32_t pos, int32_t next, struct lmd_bpe_cand *c)
+lmd_bpe_pair(struct lmd_tok_enc *e, const struct lmd_bpe *m, int32_t a,
+    int32_t b, uint32_t *rank, int32_t *val)
 {
     const struct lmd_tok_pairmap_slot  *ps;
+    struct lmd_tok_pairmap_slot        *pc;
+    uint64_t                            key;
 
-    ps = lmd_tok_pairmap_get(&m->merges, sym[pos].id, sym[next].id);
+    key = (uint64_t) (uint32_t) a << 32 | (uint32_t) b;
+    if (e->pc != NULL) {
+        pc = &((struct lmd_tok_pairmap_slot *) e->pc)
+                 [(key * 0xC2B2AE3D27D4EB4FULL) >> (64 - LMD_BPE_PC_BITS)];
+        if (pc->key == key) {
+            *rank = pc->rank;
+            *val = pc->val;
+            return pc->val >= 0;
+        }
+        ps = lmd_tok_pairmap_get(&m->merges, a, b);
+        pc->key = key;
+        pc->rank = ps != NULL ? ps->rank : 0;
+        pc->val = ps != NULL ? ps->val : -1;
+    } else {
+        ps = lmd_tok_pairmap_get(&m->merges, a, b);
+    }
     if (ps == NULL) {
         return 0;
     }
-    c->key = (uint64_t) ps->rank << 32 | (uint32_t) pos;
+    *rank = ps->rank;
+    *val = ps->val;
+    return 1;
+}
+
+
+/* A candidate for the pair (sym[pos], its next), or 0. */
+static inline int
+lmd_bpe_rank_cand(struct lmd_tok_enc *e, const struct lmd_bpe *m,
+    const struct lmd_bpe_sym *sym, int32_t pos, int32_t next,
+    struct lmd_bpe_cand *c)
+{
+    uint32_t  rank;
+    int32_t   val;
+
+    if (!lmd_bpe_pair(e, m, sym[pos].id, sym[next].id, &rank, &val)) {
+        return 0;
+    }
+    c->key = (uint64_t) rank << 32 | (uint32_t) pos;
     c->left = sym[pos].id;
     c->right = sym[next].id;
-    c->merged = ps->val;
+    c->merged = val;
     return 1;
 }
 
@@ -481,12 +526,23 @@ lmd_bpe_merge_ranks(struct lmd_tok_enc *e, const struct lmd_bpe *m,
     size_t                nheap = 0, i;
     int32_t               pos, next, prev;
 
+    if (e->pc == NULL && nsym > LMD_BPE_PC_MIN && e->text_len >= LMD_BPE_PC_TEXT)
+    {
+        size_t  k;
+
+        e->pc = malloc(sizeof(struct lmd_tok_pairmap_slot)
+                       << LMD_BPE_PC_BITS);
+        for (k = 0; e->pc != NULL && k < (1u << LMD_BPE_PC_BITS); k++) {
+            ((struct lmd_tok_pairmap_slot *) e->pc)[k].key =
+                LMD_TOK_PAIR_EMPTY;
+        }
+    }
     for (i = 0; i + 1 < nsym; i++) {
-        if (i + 8 < nsym) {
+        if (e->pc == NULL && i + 8 < nsym) {
             lmd_tok_pairmap_prefetch(&m->merges, sym[i + 8].id,
                                      sym[i + 9 < nsym ? i + 9 : i + 8].id);
         }
-        if (lmd_bpe_rank_cand(m, sym, (int32_t) i, (int32_t) i + 1, &c)) {
+        if (lmd_bpe_rank_cand(e, m, sym, (int32_t) i, (int32_t) i + 1, &c)) {
             lmd_heap_push(heap, &nheap, c);
         }
     }
@@ -507,11 +563,11 @@ lmd_bpe_merge_ranks(struct lmd_tok_enc *e, const struct lmd_bpe *m,
             sym[sym[pos].next].prev = pos;
         }
         prev = sym[pos].prev;
-        if (prev >= 0 && lmd_bpe_rank_cand(m, sym, prev, pos, &c)) {
+        if (prev >= 0 && lmd_bpe_rank_cand(e, m, sym, prev, pos, &c)) {
             lmd_heap_push(heap, &nheap, c);
         }
         next = sym[pos].next;
-        if (next >= 0 && lmd_bpe_rank_cand(m, sym, pos, next, &c)) {
+        if (next >= 0 && lmd_bpe_rank_cand(e, m, sym, pos, next, &c)) {
             lmd_heap_push(heap, &nheap, c);
         }
     }

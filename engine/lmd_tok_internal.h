@@ -627,6 +627,8 @@ struct lmd_tok_enc {
     void                       *heap;
     size_t                      heap_cap;
     struct lmd_tok_buf          rev;        /* SCORES: unused pieces */
+    void                       *pc;         /* RANKS: pair cache */
+    size_t                      text_len;   /* the input's length */
 };
 
 void lmd_tok_enc_free(struct lmd_tok_enc *e);

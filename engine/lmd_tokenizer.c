@@ -308,6 +308,7 @@ lmd_tok_enc_free(struct lmd_tok_enc *e)
     lmd_tok_rx_free(&e->rx);
     free(e->sym);
     free(e->heap);
+    free(e->pc);
     lmd_tok_buf_free(&e->rev);
 }
 
@@ -383,6 +384,7 @@ lmd_tokenizer_encode(const struct lmd_tokenizer *t, const char *text,
     e.out = out;
     e.err = err;
     e.errlen = errlen;
+    e.text_len = len;
     if (err != NULL && errlen > 0) {
         err[0] = '\0';
     }
