@@ -32,11 +32,12 @@
 
 /* The pair cache of one call: 2^LMD_BPE_PC_BITS slots (256 KiB), made
  * for the first word of more than LMD_BPE_PC_MIN symbols in a text of at
- * least LMD_BPE_PC_TEXT bytes (for short texts, setting it up costs more
+ * least lmd_bpe_pc_text bytes (for short texts, setting it up costs more
  * than it saves). */
 #define LMD_BPE_PC_BITS  14
 #define LMD_BPE_PC_MIN   32
-#define LMD_BPE_PC_TEXT  (64 << 10)
+
+size_t  lmd_bpe_pc_text = 64 << 10;
 
 struct lmd_bpe_sym {
     int32_t     id;
@@ -526,7 +527,8 @@ lmd_bpe_merge_ranks(struct lmd_tok_enc *e, const struct lmd_bpe *m,
     size_t                nheap = 0, i;
     int32_t               pos, next, prev;
 
-    if (e->pc == NULL && nsym > LMD_BPE_PC_MIN && e->text_len >= LMD_BPE_PC_TEXT)
+    if (e->pc == NULL && nsym > LMD_BPE_PC_MIN
+        && e->text_len >= lmd_bpe_pc_text)
     {
         size_t  k;
 

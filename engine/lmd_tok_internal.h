@@ -405,6 +405,8 @@ int  lmd_bpe_set_piece(struct lmd_bpe *m, int32_t id, const char *s,
     size_t len);
 int  lmd_bpe_enable_raw(struct lmd_bpe *m);
 int  lmd_bpe_chunk_setup(struct lmd_bpe *m);
+/* Texts from this many bytes on get a pair cache (a test may set it). */
+extern size_t  lmd_bpe_pc_text;
 
 
 /* ---------------------------------------------------------- added tokens */

@@ -27,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "lmd_tok_internal.h"
 #include "lmd_tokenizer.h"
 #include "lmd_test.h"
 
@@ -1049,4 +1050,74 @@ LMD_TEST(encode_threads)
         free(texts[i]);
         lmd_tokens_free(&want[i]);
     }
+}
+
+
+/* ------------------------------------------------------ large inputs */
+
+/* Assumption: a large text (over 64 KiB, where encode keeps a pair cache
+ * for the whole call) encodes exactly as it does without that cache:
+ * every cases.jsonl text of every family, joined, for each family. */
+LMD_TEST(large_text_pair_cache)
+{
+    struct lmd_tokens   a = { NULL, 0, 0 }, b = { NULL, 0, 0 };
+    char                path[600], rel[64], err[LMD_ERR_LEN];
+    char               *big = NULL, *text, *line, *next;
+    size_t              blen = 0, len, saved = lmd_bpe_pc_text;
+    cJSON              *row;
+    const char         *s;
+    int                 fi, rounds;
+
+    for (rounds = 0; rounds < 3; rounds++) {
+        for (fi = 0; fi < FAMILIES; fi++) {
+            snprintf(rel, sizeof(rel), "%s/cases.jsonl", families[fi]);
+            if (fixture(path, sizeof(path), rel) == NULL) {
+                free(big);
+                return;
+            }
+            text = slurp(path, &len);
+            for (line = text; text != NULL && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next != NULL) {
+                    *next++ = '\0';
+                } else {
+                    next = line + strlen(line);
+                }
+                row = cJSON_Parse(line);
+                if (row == NULL) {
+                    continue;
+                }
+                s = cJSON_GetObjectItem(row, "text")->valuestring;
+                big = realloc(big, blen + strlen(s) + 2);
+                memcpy(big + blen, s, strlen(s));
+                blen += strlen(s);
+                big[blen++] = rounds & 1 ? ' ' : '\n';
+                cJSON_Delete(row);
+            }
+            free(text);
+        }
+    }
+    fail_unless(blen > 64 << 10, "%zu bytes", blen);
+    for (fi = 0; fi < FAMILIES; fi++) {
+        struct lmd_tokenizer  *t = family(fi);
+
+        if (t == NULL) {
+            break;
+        }
+        a.n = 0;
+        b.n = 0;
+        lmd_bpe_pc_text = 0;
+        fail_unless(lmd_tokenizer_encode(t, big, blen, 1, &a, err,
+                                         sizeof(err)) == LMD_OK, "%s", err);
+        lmd_bpe_pc_text = SIZE_MAX;
+        fail_unless(lmd_tokenizer_encode(t, big, blen, 1, &b, err,
+                                         sizeof(err)) == LMD_OK, "%s", err);
+        fail_unless(a.n == b.n && a.n > 0
+                    && memcmp(a.ids, b.ids, a.n * sizeof(int32_t)) == 0,
+                    "%s: %zu and %zu ids", families[fi], a.n, b.n);
+    }
+    lmd_bpe_pc_text = saved;
+    free(big);
+    lmd_tokens_free(&a);
+    lmd_tokens_free(&b);
 }
