@@ -38,6 +38,7 @@ struct lmd_json {
     int                     nul;            /* the sentinel is in use */
     char                    sentinel[4];    /* its UTF-8 bytes */
     char                    escape[13];     /* its JSON escape */
+    int                     failed;         /* the first error stays */
     struct lmd_tok_buf      tmp;
 };
 
@@ -52,6 +53,10 @@ lmd_json_fail(struct lmd_json *j, const char *where, const char *fmt, ...)
     char     msg[300];
     va_list  ap;
 
+    if (j->failed) {
+        return LMD_ERROR;       /* keep the first, most precise message */
+    }
+    j->failed = 1;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
@@ -161,7 +166,9 @@ lmd_json_parse(struct lmd_json *j, const char *text, size_t len)
 
 
 /* A string's bytes, with the sentinel turned back into NUL.  The result
- * lives until the next call. */
+ * lives until the next call.  NULL when out of memory, or when the string
+ * is not valid UTF-8 (cJSON lets an unpaired surrogate escape through;
+ * serde_json, which tokenizers uses, rejects it). */
 static const char *
 lmd_json_str(struct lmd_json *j, const char *s, size_t *len)
 {
@@ -170,6 +177,11 @@ lmd_json_str(struct lmd_json *j, const char *s, size_t *len)
 
     if (!j->nul || (hit = memmem(s, n, j->sentinel, 4)) == NULL) {
         *len = n;
+        if (lmd_tok_utf8_valid(s, n) != n) {
+            lmd_json_fail(j, "", "a string holds an unpaired surrogate "
+                          "escape (\\uD800-\\uDFFF): \"%.40s\"", s);
+            return NULL;
+        }
         return s;
     }
     j->tmp.len = 0;
@@ -189,6 +201,11 @@ lmd_json_str(struct lmd_json *j, const char *s, size_t *len)
         return NULL;
     }
     *len = j->tmp.len;
+    if (lmd_tok_utf8_valid(j->tmp.p, j->tmp.len) != j->tmp.len) {
+        lmd_json_fail(j, "", "a string holds an unpaired surrogate escape "
+                      "(\\uD800-\\uDFFF)");
+        return NULL;
+    }
     return j->tmp.p;
 }
 
@@ -1346,6 +1363,12 @@ lmd_tok_json_load(struct lmd_tokenizer *t, const char *file, char *err,
 
     text = lmd_tok_read_file(file, &len, err, errlen);
     if (text == NULL) {
+        return LMD_ERROR;
+    }
+    if (lmd_tok_utf8_valid(text, len) != len) {
+        lmd_json_fail(&j, "", "not valid UTF-8 (byte %zu)",
+                      lmd_tok_utf8_valid(text, len));
+        free(text);
         return LMD_ERROR;
     }
     root = lmd_json_parse(&j, text, len);

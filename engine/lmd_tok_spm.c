@@ -134,6 +134,11 @@ lmd_tok_spm_load(struct lmd_tokenizer *t, const char *file, char *err,
     for (i = 0; i < np; i++) {
         const struct lmd_spm_piece  *p = &sm.pieces[i];
 
+        if (lmd_tok_utf8_valid(p->piece, p->len) != p->len) {
+            lmd_tok_err(err, errlen, "%s: pieces[%zu] is not valid UTF-8",
+                        file, i);
+            goto done;
+        }
         if (lmd_bpe_set_piece(m, (int32_t) i, p->piece, p->len) != LMD_OK) {
             lmd_spm_fail(file, err, errlen, "out of memory");
             goto done;

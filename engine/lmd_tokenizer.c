@@ -580,6 +580,9 @@ lmd_config_set_token(struct lmd_tokenizer *t, const char *s, char **dst,
 {
     size_t  len = strlen(s);
 
+    if (lmd_tok_utf8_valid(s, len) != len) {
+        return LMD_ERROR;
+    }
     free(*dst);
     *dst = malloc(len + 1);
     if (*dst == NULL) {
@@ -609,6 +612,12 @@ lmd_tok_config_load(struct lmd_tokenizer *t, const char *file, char *err,
     if (text == NULL) {
         return LMD_ERROR;
     }
+    if (lmd_tok_utf8_valid(text, len) != len) {
+        lmd_tok_err(err, errlen, "%s: not valid UTF-8 (byte %zu)", file,
+                    lmd_tok_utf8_valid(text, len));
+        free(text);
+        return LMD_ERROR;
+    }
     root = cJSON_ParseWithLength(text, len);
     free(text);
     if (!cJSON_IsObject(root)) {
@@ -634,7 +643,8 @@ lmd_tok_config_load(struct lmd_tokenizer *t, const char *file, char *err,
         id = strtol(it->string, &end, 10);
         s = lmd_config_token(it);
         if (errno != 0 || *end != '\0' || end == it->string || id < 0
-            || id > INT32_MAX || s == NULL)
+            || id > INT32_MAX || s == NULL
+            || lmd_tok_utf8_valid(s, strlen(s)) != strlen(s))
         {
             lmd_tok_err(err, errlen, "%s: added_tokens_decoder[\"%.40s\"]: "
                         "expected an id and an object with a content", file,
