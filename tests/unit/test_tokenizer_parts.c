@@ -1113,8 +1113,9 @@ LMD_TEST(malformed_files)
                            "<s>"), "template with a missing special token");
     fail_unless(load_fails("{\"version\": \"2.0\", " GOOD_MODEL "}",
                            "version", NULL), "unknown version");
-    fail_unless(load_fails("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\xFF\":"
-                           " 0}, \"merges\": []}}", "not valid UTF-8", NULL),
+    fail_unless(load_fails("{\"model\": {\"type\": \"BPE\", \"vocab\": "
+                           "{\"a\xFF\": 0}, \"merges\": []}}",
+                           "not valid UTF-8", NULL),
                 "invalid UTF-8");
     fail_unless(load_fails("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\":"
                            " 0, \"\\udc00\": 1}, \"merges\": []}}",
