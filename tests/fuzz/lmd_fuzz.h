@@ -16,6 +16,9 @@
 #include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Optional: set-up run once before any input (libFuzzer does not count it
+ * against -timeout); replay.c calls it too when a harness defines it. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 /* A folder of this process's own under $TMPDIR (made on the first call,
  * removed at exit with what was written in it by lmd_fuzz_write). */

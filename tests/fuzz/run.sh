@@ -8,7 +8,7 @@
 # tests/fuzz/regression/NAME and writes what it finds to
 # objs/fuzz/corpus/NAME (kept between runs; copy the good ones to
 # tests/fuzz/corpus/NAME by hand).  A crash, a sanitizer report, a leak,
-# an input slower than 10 s (a hang) or one needing more than 2 GB stops
+# an input slower than 10 s (a hang) or memory past FUZZ_RSS_MB (3072) stops
 # the harness and leaves the input in objs/fuzz/crashes/NAME-*; once the
 # bug is fixed, move it to tests/fuzz/regression/NAME so that `make test`
 # replays it.  The log of each run is objs/fuzz/NAME.log.  Exit status 1
@@ -17,6 +17,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 
 secs=${FUZZ_SECONDS:-60}
+rss_mb=${FUZZ_RSS_MB:-3072}     # ASan with every fixture tokenizer: ~1.5 GB
 failed=()
 mkdir -p objs/fuzz/crashes
 
@@ -31,7 +32,7 @@ for bin in "$@"; do
         [ -d "$d" ] && dirs+=("$d")
     done
 
-    "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb="$rss_mb" \
         -print_final_stats=1 -artifact_prefix="objs/fuzz/crashes/$name-" \
         "${dirs[@]}" >"$log" 2>&1
     rc=$?
