@@ -841,7 +841,9 @@ lmd_bpe_encode_piece(struct lmd_tok_enc *e, const struct lmd_bpe *m,
     } else {
         rc = lmd_bpe_encode_ranks(e, m, w, len);
     }
-    if (rc == LMD_OK && m->cache != NULL && len <= LMD_TOK_CACHE_KEY) {
+    if (rc == LMD_OK && m->cache != NULL && len <= LMD_TOK_CACHE_KEY
+        && e->out->n > n0)
+    {
         lmd_tok_cache_put(m->cache, w, len, hash, e->out->ids + n0,
                           e->out->n - n0);
     }

@@ -57,8 +57,10 @@ lmd_list_push(struct lmd_tok_list *l, const char *s, size_t len)
         l->tok = p;
         l->cap = cap;
     }
-    if (l->text.len + len > UINT32_MAX) {
-        return LMD_ERROR;
+    if (l->text.len + len > UINT32_MAX
+        || lmd_tok_buf_grow(&l->text, len + 1) != LMD_OK)
+    {
+        return LMD_ERROR;       /* (the grow also keeps text.p non-NULL) */
     }
     l->tok[l->n].off = (uint32_t) l->text.len;
     l->tok[l->n].len = (uint32_t) len;

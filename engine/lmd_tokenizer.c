@@ -142,6 +142,9 @@ lmd_tok_dec_tables(struct lmd_tokenizer *t)
             t->dec_flags[i] |= LMD_TOK_ID_BYTE;
         }
     }
+    if (lmd_tok_buf_nul(&t->dec_pool) != LMD_OK) {
+        return LMD_ERROR;
+    }
     for (i = 0; i < t->ndec; i++) {
         if (t->dec[i].type == LMD_DEC_BYTE_FALLBACK) {
             t->dec_byte_fallback = 1;
