@@ -7,7 +7,8 @@
  * Files, one job each:
  *
  *   lmd_tokenizer.c      public API: load (folder or file), lookups, the
- *                        encode driver, tokenizer_config.json
+ *                        encode driver
+ *   lmd_tok_config.c     tokenizer_config.json (special tokens, BOS/EOS)
  *   lmd_tok_json.c       tokenizer.json -> the structs below (cJSON)
  *   lmd_tok_util.c       buffers, hashing, string and pair maps
  *   lmd_tok_utf8.c       UTF-8 and the Unicode classes the steps need
