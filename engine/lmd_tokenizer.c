@@ -169,14 +169,52 @@ lmd_tok_dec_tables(struct lmd_tokenizer *t)
 }
 
 
+/* An id the post-processor or BOS/EOS insertion adds must be a token. */
+static int
+lmd_tok_check_id(const struct lmd_tokenizer *t, int32_t id, const char *what,
+    char *err, size_t errlen)
+{
+    if (id < 0 || (size_t) id >= t->nids
+        || !(t->dec_flags[id] & LMD_TOK_ID_KNOWN))
+    {
+        lmd_tok_err(err, errlen, "%s: %s id %d is not a token of the "
+                    "vocabulary", t->path, what, (int) id);
+        return LMD_ERROR;
+    }
+    return LMD_OK;
+}
+
+
 int
 lmd_tok_finish(struct lmd_tokenizer *t, char *err, size_t errlen)
 {
+    size_t  i, k;
+
     if (lmd_tok_added_finish(t, err, errlen) != LMD_OK) {
         return LMD_ERROR;
     }
     if (lmd_tok_dec_tables(t) != LMD_OK) {
         lmd_tok_err(err, errlen, "%s: out of memory", t->path);
+        return LMD_ERROR;
+    }
+    for (i = 0; i < t->npost; i++) {
+        for (k = 0; k < t->post[i].nbefore + t->post[i].nafter; k++) {
+            if (lmd_tok_check_id(t, k < t->post[i].nbefore
+                                    ? t->post[i].before[k]
+                                    : t->post[i].after[k - t->post[i].nbefore],
+                                 "post_processor: special token", err,
+                                 errlen) != LMD_OK)
+            {
+                return LMD_ERROR;
+            }
+        }
+    }
+    if (t->spm && ((t->add_bos && t->bos_id >= 0
+                    && lmd_tok_check_id(t, t->bos_id, "bos", err, errlen))
+                   || (t->add_eos && t->eos_id >= 0
+                       && lmd_tok_check_id(t, t->eos_id, "eos", err,
+                                           errlen))))
+    {
         return LMD_ERROR;
     }
     t->model.cache = lmd_tok_cache_new(LMD_TOK_CACHE_SLOTS);
@@ -233,6 +271,12 @@ lmd_tokenizer_load(const char *path, char *err, size_t errlen)
                  slash ? path : ".");
     }
     snprintf(config, n, "%s/tokenizer_config.json", dir);
+    free(t->path);
+    t->path = strdup(file);         /* messages name the file */
+    if (t->path == NULL) {
+        lmd_tok_err(err, errlen, "%s: out of memory", path);
+        goto done;
+    }
 
     n = strlen(file);
     if (n >= 6 && strcmp(file + n - 6, ".model") == 0) {

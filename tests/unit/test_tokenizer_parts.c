@@ -1111,6 +1111,14 @@ LMD_TEST(malformed_files)
                            "}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}"
                            "}], \"special_tokens\": {}}}", "post_processor",
                            "<s>"), "template with a missing special token");
+    fail_unless(load_fails("{" GOOD_MODEL ", \"post_processor\": {\"type\": "
+                           "\"TemplateProcessing\", \"single\": [{"
+                           "\"SpecialToken\": {\"id\": \"<s>\", \"type_id\": 0"
+                           "}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}"
+                           "}], \"special_tokens\": {\"<s>\": {\"id\": "
+                           "\"<s>\", \"ids\": [300], \"tokens\": [\"<s>\"]}}}}",
+                           "post_processor", "300"),
+                "template with an id that is no token");
     fail_unless(load_fails("{\"version\": \"2.0\", " GOOD_MODEL "}",
                            "version", NULL), "unknown version");
     fail_unless(load_fails("{\"model\": {\"type\": \"BPE\", \"vocab\": "
