@@ -1178,3 +1178,230 @@ LMD_TEST(nul_piece)
     lmd_tokens_free(&ids);
     lmd_tokenizer_free(t);
 }
+
+
+/* ------------------------------------------------ sentencepiece models */
+
+/* A ModelProto written by hand (the protobuf wire format). */
+struct pb {
+    uint8_t     b[16384];
+    size_t      n;
+};
+
+
+static void
+pb_varint(struct pb *p, uint64_t v)
+{
+    while (v >= 0x80 && p->n < sizeof(p->b)) {
+        p->b[p->n++] = (uint8_t) (v | 0x80);
+        v >>= 7;
+    }
+    if (p->n < sizeof(p->b)) {
+        p->b[p->n++] = (uint8_t) v;
+    }
+}
+
+
+static void
+pb_uint(struct pb *p, int field, uint64_t v)
+{
+    pb_varint(p, (uint64_t) field << 3);
+    pb_varint(p, v);
+}
+
+
+static void
+pb_bytes(struct pb *p, int field, const void *data, size_t n)
+{
+    pb_varint(p, (uint64_t) field << 3 | 2);
+    pb_varint(p, n);
+    if (p->n + n <= sizeof(p->b)) {
+        memcpy(p->b + p->n, data, n);
+        p->n += n;
+    }
+}
+
+
+static void
+pb_piece(struct pb *p, const char *piece, float score, int type)
+{
+    struct pb  sub;
+    uint8_t    f[4];
+
+    sub.n = 0;
+    pb_bytes(&sub, 1, piece, strlen(piece));
+    memcpy(f, &score, 4);           /* little-endian fixed32 */
+    pb_varint(&sub, 2 << 3 | 5);
+    memcpy(sub.b + sub.n, f, 4);
+    sub.n += 4;
+    pb_uint(&sub, 3, (uint64_t) type);
+    pb_bytes(p, 1, sub.b, sub.n);
+}
+
+
+/* A model: pieces, then trainer_spec (BPE, byte_fallback, unk 0, bos 1,
+ * eos 2) and normalizer_spec (identity and the three flags). */
+static struct lmd_tokenizer *
+spm_model(const char *const *pieces, const float *scores, const int *types,
+    int byte_fallback, int dummy, int extra_ws)
+{
+    static struct pb  m;
+    struct pb         sub;
+    char              path[128];
+    FILE             *f;
+    struct lmd_tokenizer  *t;
+    int               i;
+
+    m.n = 0;
+    for (i = 0; pieces[i] != NULL; i++) {
+        pb_piece(&m, pieces[i], scores[i], types[i]);
+    }
+    sub.n = 0;
+    pb_uint(&sub, 3, 2);                    /* model_type BPE */
+    pb_uint(&sub, 35, (uint64_t) byte_fallback);
+    pb_uint(&sub, 40, 0);
+    pb_uint(&sub, 41, 1);
+    pb_uint(&sub, 42, 2);
+    pb_bytes(&m, 2, sub.b, sub.n);
+    sub.n = 0;
+    pb_bytes(&sub, 1, "identity", 8);
+    pb_uint(&sub, 3, (uint64_t) dummy);
+    pb_uint(&sub, 4, (uint64_t) extra_ws);
+    pb_uint(&sub, 5, 1);
+    pb_bytes(&m, 3, sub.b, sub.n);
+
+    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/lmd_tok_parts_XXXXXX");
+    if (mkdtemp(tmp_dir) == NULL) {
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/tokenizer.model", tmp_dir);
+    f = fopen(path, "wb");
+    if (f == NULL) {
+        return NULL;
+    }
+    fwrite(m.b, 1, m.n, f);
+    fclose(f);
+    t = lmd_tokenizer_load(tmp_dir, last_err, sizeof(last_err));
+    unlink(path);
+    rmdir(tmp_dir);
+    return t;
+}
+
+
+/* The ids of encode(text) as "3 6 4". */
+static const char *
+ids_of(const struct lmd_tokenizer *t, const char *text, int add_special)
+{
+    static char        out[1024];
+    struct lmd_tokens  ids = { NULL, 0, 0 };
+    char               err[LMD_ERR_LEN];
+    size_t             i, n = 0;
+
+    out[0] = '\0';
+    if (t == NULL || lmd_tokenizer_encode(t, text, strlen(text), add_special,
+                                          &ids, err, sizeof(err)) != LMD_OK)
+    {
+        return "(error)";
+    }
+    for (i = 0; i < ids.n && n < sizeof(out) - 16; i++) {
+        n += (size_t) snprintf(out + n, sizeof(out) - n, "%s%d",
+                               i ? " " : "", ids.ids[i]);
+    }
+    lmd_tokens_free(&ids);
+    return out;
+}
+
+#define SPM_N  1
+#define SPM_UNK  2
+#define SPM_CTL  3
+#define SPM_USER  4
+#define SPM_UNUSED  5
+
+/* Assumption: sentencepiece's bpe_model.cc -- the pair whose piece has
+ * the highest score merges first, the leftmost on a tie; user-defined
+ * pieces never merge; an UNUSED piece is split back into what it was
+ * made of; an unknown character is unk (not fused); control pieces are
+ * not matched in the text; the normalizer adds "▁" in front and turns
+ * ' ' into "▁", collapsing runs of spaces when remove_extra_whitespaces. */
+LMD_TEST(spm_details)
+{
+    static const char *const  p[] = {
+        "<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "ab",
+        "\xE2\x96\x81" "a", "ba", "<u>", "bb", "c", "aa", NULL
+    };
+    static const float        sc[] = {
+        0, 0, 0, 0, -1, -2, -3, -4, -5, 0, 5, -6, -1.5f
+    };
+    static const int          ty[] = {
+        SPM_UNK, SPM_CTL, SPM_CTL, SPM_N, SPM_N, SPM_N, SPM_N, SPM_N, SPM_N,
+        SPM_USER, SPM_UNUSED, SPM_N, SPM_N
+    };
+    struct lmd_tokenizer     *t;
+    int32_t                   ids[3] = { 7, 3, 5 };
+    char                     *text;
+    size_t                    len;
+
+    t = spm_model(p, sc, ty, 0, 1, 0);
+    fail_unless(t != NULL, "load: %s", last_err);
+    if (t == NULL) {
+        return;
+    }
+    fail_unless_streq(ids_of(t, "ab", 0), "3 6");          /* ab beats ▁a */
+    fail_unless_streq(ids_of(t, "aba", 0), "3 6 4");
+    fail_unless_streq(ids_of(t, "aaa", 0), "3 12 4");      /* leftmost */
+    fail_unless_streq(ids_of(t, "bb", 0), "3 5 5");        /* UNUSED */
+    fail_unless_streq(ids_of(t, "a<u>b", 0), "7 9 5");     /* user piece */
+    fail_unless_streq(ids_of(t, "dd", 0), "3 0 0");        /* unk, unfused */
+    fail_unless_streq(ids_of(t, "<s>", 0), "3 0 0 0");     /* not matched */
+    fail_unless_streq(ids_of(t, "a b", 1), "1 7 3 5");     /* BOS */
+    fail_unless_streq(ids_of(t, "  a", 0), "3 3 7");       /* spaces kept */
+    fail_unless(lmd_tokenizer_decode(t, ids, 3, 0, &text, &len) == LMD_OK,
+                "decode");
+    fail_unless_streq(text, "a b");
+    free(text);
+    fail_unless(lmd_tokenizer_bos_id(t) == 1 && lmd_tokenizer_eos_id(t) == 2,
+                "bos and eos from the model");
+    fail_unless_streq(lmd_tokenizer_bos_token(t), "<s>");
+    lmd_tokenizer_free(t);
+
+    /* remove_extra_whitespaces: leading and trailing spaces go, runs of
+     * spaces become one */
+    t = spm_model(p, sc, ty, 0, 1, 1);
+    fail_unless_streq(ids_of(t, "  a   b  ", 0), "7 3 5");
+    lmd_tokenizer_free(t);
+
+    /* no dummy prefix */
+    t = spm_model(p, sc, ty, 0, 0, 0);
+    fail_unless_streq(ids_of(t, "ab", 0), "6");
+    lmd_tokenizer_free(t);
+}
+
+
+/* Assumption: with byte_fallback an unknown character becomes its UTF-8
+ * bytes' <0xNN> pieces. */
+LMD_TEST(spm_byte_fallback)
+{
+    static char               names[256][8];
+    const char               *p[262];
+    float                     sc[262];
+    int                       ty[262], i, n = 0;
+    struct lmd_tokenizer     *t;
+
+    p[n] = "<unk>"; sc[n] = 0; ty[n++] = SPM_UNK;
+    p[n] = "<s>"; sc[n] = 0; ty[n++] = SPM_CTL;
+    p[n] = "</s>"; sc[n] = 0; ty[n++] = SPM_CTL;
+    for (i = 0; i < 256; i++) {
+        snprintf(names[i], sizeof(names[i]), "<0x%02X>", i);
+        p[n] = names[i];
+        sc[n] = 0;
+        ty[n++] = 6;                        /* BYTE */
+    }
+    p[n] = "\xE2\x96\x81"; sc[n] = -1; ty[n++] = SPM_N;
+    p[n] = "a"; sc[n] = -2; ty[n++] = SPM_N;
+    p[n] = NULL;
+    t = spm_model(p, sc, ty, 1, 1, 0);
+    fail_unless(t != NULL, "load: %s", last_err);
+    fail_unless_streq(ids_of(t, "ad", 0), "259 260 103");
+    fail_unless_streq(ids_of(t, "\xC3\xA9", 0), "259 198 172");
+    lmd_tokenizer_free(t);
+}
