@@ -458,6 +458,39 @@ lmd_tok_is_byte_piece(const struct lmd_tokenizer *t, int32_t id)
 }
 
 
+/* ByteLevel alone: the ids' bytes, concatenated, repaired as UTF-8.  No
+ * window flag changes anything for this decoder. */
+static int
+lmd_dec_bytelevel_fast(const struct lmd_tokenizer *t, const int32_t *ids,
+    size_t n, int skip_special, struct lmd_tok_buf *out)
+{
+    struct lmd_tok_buf  raw = { NULL, 0, 0 };
+    size_t              i;
+    int                 rc = LMD_OK;
+
+    for (i = 0; i < n && rc == LMD_OK; i++) {
+        int32_t  id = ids[i];
+
+        if (id < 0 || (size_t) id >= t->nids
+            || !(t->dec_flags[id] & LMD_TOK_ID_KNOWN))
+        {
+            rc = LMD_ERROR;
+            break;
+        }
+        if (skip_special && (t->dec_flags[id] & LMD_TOK_ID_SPECIAL)) {
+            continue;
+        }
+        rc = lmd_tok_buf_put(&raw, t->dec_bytes_pool.p + t->dec_bytes[id].off,
+                             t->dec_bytes[id].len);
+    }
+    if (rc == LMD_OK) {
+        rc = lmd_tok_utf8_lossy(out, raw.p != NULL ? raw.p : "", raw.len);
+    }
+    lmd_tok_buf_free(&raw);
+    return rc;
+}
+
+
 int
 lmd_tok_decode_range(const struct lmd_tokenizer *t, const int32_t *ids,
     size_t n, int skip_special, int flags, struct lmd_tok_buf *out)
@@ -468,6 +501,9 @@ lmd_tok_decode_range(const struct lmd_tokenizer *t, const int32_t *ids,
     size_t                i, k;
     int                   rc = LMD_OK, cur = 0;
 
+    if (t->dec_bytes != NULL) {
+        return lmd_dec_bytelevel_fast(t, ids, n, skip_special, out);
+    }
     memset(list, 0, sizeof(list));
     lmd_tok_rx_init(&rx, t->ncap);
     st.global0 = !(flags & LMD_DEC_HEAD_CONT);

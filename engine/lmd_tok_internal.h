@@ -577,6 +577,10 @@ struct lmd_tokenizer {
      * skip_special drops it. */
     struct lmd_tok_span    *dec_piece;      /* into dec_pool */
     struct lmd_tok_buf      dec_pool;
+    /* When the decoder is ByteLevel alone: each id's bytes, so that
+     * decoding is a concatenation and one UTF-8 repair. */
+    struct lmd_tok_span    *dec_bytes;      /* into dec_bytes_pool */
+    struct lmd_tok_buf      dec_bytes_pool;
     uint8_t                *dec_flags;      /* LMD_TOK_ID_* */
     size_t                  nids;           /* max id + 1 */
     int                     dec_byte_fallback;  /* ByteFallback present */

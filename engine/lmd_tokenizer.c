@@ -96,6 +96,45 @@ lmd_tok_is_file(const char *path)
 }
 
 
+/* ByteLevel's view of each id: the bytes its characters stand for, or
+ * the string itself when one of them is not a byte-level character. */
+static int
+lmd_tok_dec_bytes(struct lmd_tokenizer *t)
+{
+    size_t  i, j, start;
+    int     b;
+
+    t->dec_bytes = calloc(t->nids ? t->nids : 1, sizeof(*t->dec_bytes));
+    if (t->dec_bytes == NULL) {
+        return LMD_ERROR;
+    }
+    for (i = 0; i < t->nids; i++) {
+        const char  *s = t->dec_pool.p + t->dec_piece[i].off;
+        size_t       n = t->dec_piece[i].len;
+
+        start = t->dec_bytes_pool.len;
+        if (lmd_tok_buf_grow(&t->dec_bytes_pool, n + 1) != LMD_OK) {
+            return LMD_ERROR;
+        }
+        for (j = 0, b = 0; j < n; ) {
+            b = lmd_tok_char_byte(lmd_tok_utf8_next(s, &j));
+            if (b < 0) {
+                break;
+            }
+            t->dec_bytes_pool.p[t->dec_bytes_pool.len++] = (char) b;
+        }
+        if (b < 0) {
+            t->dec_bytes_pool.len = start;
+            memcpy(t->dec_bytes_pool.p + start, s, n);
+            t->dec_bytes_pool.len += n;
+        }
+        t->dec_bytes[i].off = (uint32_t) start;
+        t->dec_bytes[i].len = (uint32_t) (t->dec_bytes_pool.len - start);
+    }
+    return lmd_tok_buf_nul(&t->dec_bytes_pool);
+}
+
+
 /* The decode tables: every id's string and flags. */
 static int
 lmd_tok_dec_tables(struct lmd_tokenizer *t)
@@ -142,6 +181,11 @@ lmd_tok_dec_tables(struct lmd_tokenizer *t)
         }
     }
     if (lmd_tok_buf_nul(&t->dec_pool) != LMD_OK) {
+        return LMD_ERROR;
+    }
+    if (t->ndec == 1 && t->dec[0].type == LMD_DEC_BYTELEVEL
+        && lmd_tok_dec_bytes(t) != LMD_OK)
+    {
         return LMD_ERROR;
     }
     for (i = 0; i < t->ndec; i++) {
@@ -330,6 +374,8 @@ lmd_tokenizer_free(struct lmd_tokenizer *t)
     free(t->dec_piece);
     free(t->dec_flags);
     lmd_tok_buf_free(&t->dec_pool);
+    free(t->dec_bytes);
+    lmd_tok_buf_free(&t->dec_bytes_pool);
     free(t->bos_token);
     free(t->eos_token);
     free(t->path);

@@ -962,6 +962,9 @@ LMD_TEST(detok_every_decoder)
     };
     static const char *const  decs[] = {
         "{\"type\": \"ByteLevel\"}",
+        "{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteLevel\"}, "
+        "{\"type\": \"Strip\", \"content\": \"a\", \"start\": 1, "
+        "\"stop\": 1}]}",
         "{\"type\": \"Metaspace\", \"replacement\": \"\xE2\x96\x81\", "
         "\"prepend_scheme\": \"always\"}",
         "{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", "
