@@ -403,6 +403,20 @@ run_cases(int fi)
                     cJSON_GetObjectItem(row, "decoded")->valuestring,
                     why, sizeof(why)),
                     "%s row %zu detok(ids): %s", families[fi], rows, why);
+        /* (no fixture holds decode(ids, skip_special); the stream must
+         * equal lmd's own full decode) */
+        {
+            char    *full = NULL;
+            size_t   flen = 0;
+
+            fail_unless(lmd_tokenizer_decode(t, ids.ids, ids.n, 1, &full,
+                                             &flen) == LMD_OK
+                        && detok_check_n(t, &ids, 1, full, flen, why,
+                                         sizeof(why)),
+                        "%s row %zu detok(ids, skip): %s", families[fi],
+                        rows, why);
+            free(full);
+        }
         fail_unless(detok_check(t, &ids_sp, 0,
                     cJSON_GetObjectItem(row, "decoded_with_special")
                         ->valuestring, why, sizeof(why)),
