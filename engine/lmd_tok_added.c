@@ -237,8 +237,8 @@ lmd_tok_added_add(struct lmd_tokenizer *t, const char *content, size_t len,
             id = a->next_id++;
         }
     }
-    if (id < 0) {
-        lmd_tok_err(err, errlen, "too many added tokens");
+    if (id < 0 || id >= LMD_TOK_MAX_ID) {
+        lmd_tok_err(err, errlen, "added token ids past %d", LMD_TOK_MAX_ID);
         return LMD_ERROR;
     }
     if (a->n == a->cap) {

@@ -69,7 +69,9 @@ lmd_bpe_set_piece(struct lmd_bpe *m, int32_t id, const char *s, size_t len)
 {
     size_t  i;
 
-    if (id < 0 || len >= UINT32_MAX || m->pool.len > UINT32_MAX - len - 1) {
+    if (id < 0 || id >= LMD_TOK_MAX_ID || len >= UINT32_MAX
+        || m->pool.len > UINT32_MAX - len - 1)
+    {
         return LMD_ERROR;
     }
     if ((size_t) id >= m->pieces_cap) {
@@ -110,10 +112,13 @@ lmd_bpe_set_piece(struct lmd_bpe *m, int32_t id, const char *s, size_t len)
 int
 lmd_bpe_finish(struct lmd_bpe *m, char *err, size_t errlen)
 {
-    size_t  i;
+    size_t  i, n;
     char    name[8];
 
-    if (lmd_tok_strmap_init(&m->map, m->nids) != LMD_OK) {
+    for (i = 0, n = 0; i < m->nids; i++) {
+        n += m->pieces[i].len != UINT32_MAX;
+    }
+    if (lmd_tok_strmap_init(&m->map, n) != LMD_OK) {
         lmd_tok_err(err, errlen, "out of memory");
         return LMD_ERROR;
     }
@@ -189,7 +194,7 @@ lmd_bpe_enable_raw(struct lmd_bpe *m)
             return LMD_OK;
         }
     }
-    if (lmd_tok_strmap_init(&m->raw_map, m->nids) != LMD_OK
+    if (lmd_tok_strmap_init(&m->raw_map, m->map.n) != LMD_OK
         || lmd_tok_buf_grow(&m->raw_pool, m->pool.len) != LMD_OK)
     {
         return LMD_ERROR;

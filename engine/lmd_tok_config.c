@@ -125,7 +125,7 @@ lmd_tok_config_load(struct lmd_tokenizer *t, const char *file, char *err,
         id = strtol(it->string, &end, 10);
         s = lmd_config_token(it);
         if (errno != 0 || *end != '\0' || end == it->string || id < 0
-            || id > INT32_MAX || s == NULL
+            || id >= LMD_TOK_MAX_ID || s == NULL
             || lmd_tok_utf8_valid(s, strlen(s)) != strlen(s))
         {
             lmd_tok_err(err, errlen, "%s: added_tokens_decoder[\"%.40s\"]: "

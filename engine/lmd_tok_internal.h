@@ -343,6 +343,10 @@ struct lmd_tok_pt {
 
 #define LMD_TOK_PT_MAX  16
 
+/* Token ids are below this (real vocabularies: up to about a million);
+ * tables are indexed by id. */
+#define LMD_TOK_MAX_ID  (1 << 24)
+
 
 /* ------------------------------------------------------------------ model */
 

@@ -395,11 +395,12 @@ lmd_json_vocab(struct lmd_json *j, const cJSON *vocab)
     }
     cJSON_ArrayForEach(it, vocab) {
         d = it->valuedouble;
-        if (!cJSON_IsNumber(it) || d < 0 || d > INT32_MAX
+        if (!cJSON_IsNumber(it) || d < 0 || d >= LMD_TOK_MAX_ID
             || d != (double) (int32_t) d)
         {
             return lmd_json_fail(j, "model.vocab", "entry %zu (\"%.40s\"): "
-                                 "expected an id", i, it->string);
+                                 "expected an id below %d", i, it->string,
+                                 LMD_TOK_MAX_ID);
         }
         s = lmd_json_str(j, it->string, &len);
         if (s == NULL
@@ -959,7 +960,7 @@ lmd_json_added(struct lmd_json *j, const cJSON *arr)
 {
     const cJSON  *it, *id;
     const char   *s;
-    char          where[48];
+    char          where[48], msg[200];
     size_t        len, i = 0;
     int           special, lstrip, rstrip, single, normalized;
 
@@ -996,9 +997,9 @@ lmd_json_added(struct lmd_json *j, const cJSON *arr)
             return lmd_json_fail(j, where, "content: expected a string");
         }
         if (lmd_tok_added_add(j->t, s, len, special, lstrip, rstrip, single,
-                              normalized, -1, j->err, j->errlen) != LMD_OK)
+                              normalized, -1, msg, sizeof(msg)) != LMD_OK)
         {
-            return lmd_json_fail(j, where, "out of memory");
+            return lmd_json_fail(j, where, "%s", msg);
         }
     }
     return LMD_OK;

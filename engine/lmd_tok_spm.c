@@ -119,6 +119,10 @@ lmd_tok_spm_load(struct lmd_tokenizer *t, const char *file, char *err,
     }
 
     np = sm.npieces;
+    if (np >= LMD_TOK_MAX_ID) {
+        lmd_spm_fail(file, err, errlen, "more pieces than lmd takes (2^24)");
+        goto done;
+    }
     m->kind = LMD_BPE_SCORES;
     m->scores = malloc(np * sizeof(float));
     m->mergeable = calloc(np, 1);
