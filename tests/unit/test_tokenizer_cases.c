@@ -1079,7 +1079,8 @@ LMD_TEST(encode_threads)
 
 /* Assumption: a large text (over 64 KiB, where encode keeps a pair cache
  * for the whole call) encodes exactly as it does without that cache:
- * every cases.jsonl text of every family, joined, for each family. */
+ * every cases.jsonl text of every family, joined, for each family; and
+ * its ids stream to their decode. */
 LMD_TEST(large_text_pair_cache)
 {
     struct lmd_tokens   a = { NULL, 0, 0 }, b = { NULL, 0, 0 };
@@ -1137,6 +1138,19 @@ LMD_TEST(large_text_pair_cache)
         fail_unless(a.n == b.n && a.n > 0
                     && memcmp(a.ids, b.ids, a.n * sizeof(int32_t)) == 0,
                     "%s: %zu and %zu ids", families[fi], a.n, b.n);
+        /* and its ids stream to the same text as they decode to */
+        {
+            char    *full = NULL, why[300];
+            size_t   flen = 0;
+
+            fail_unless(lmd_tokenizer_decode(t, a.ids, a.n, 1, &full, &flen)
+                        == LMD_OK
+                        && detok_check_n(t, &a, 1, full, flen, why,
+                                         sizeof(why)),
+                        "%s: stream of the large text: %s", families[fi],
+                        why);
+            free(full);
+        }
     }
     lmd_bpe_pc_text = saved;
     free(big);
