@@ -25,7 +25,7 @@ lmd_tok_post_apply(const struct lmd_tokenizer *t, struct lmd_tokens *out,
 
     for (i = 0; i < t->npost; i++) {
         p = &t->post[i];
-        if (p->type == LMD_POST_BYTELEVEL) {
+        if (p->type == LMD_POST_BYTELEVEL || p->nbefore + p->nafter == 0) {
             continue;
         }
         for (k = 0; k < p->nbefore + p->nafter; k++) {

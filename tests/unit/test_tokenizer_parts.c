@@ -778,6 +778,14 @@ LMD_TEST(post_processors)
     fail_unless_streq(words_of(t, "hi", 2, 0), "h|i");
     fail_unless_streq(words_of(t, "", 0, 1), "<s>|</s>");
     lmd_tokenizer_free(t);
+    /* a template of $A alone adds nothing, even to nothing */
+    t = tok("\"post_processor\": {\"type\": \"TemplateProcessing\", "
+            "\"single\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], "
+            "\"special_tokens\": {}}", NULL, w, NULL);
+    fail_unless(t != NULL, "load: %s", last_err);
+    fail_unless_streq(words_of(t, "", 0, 1), "");
+    fail_unless_streq(words_of(t, "hi", 2, 1), "h|i");
+    lmd_tokenizer_free(t);
     t = tok("\"post_processor\": {\"type\": \"RobertaProcessing\", "
             "\"sep\": [\"</s>\", 96], \"cls\": [\"<s>\", 95], "
             "\"trim_offsets\": true, \"add_prefix_space\": true}", NULL, w,
