@@ -450,14 +450,6 @@ lmd_dec_bpe(const struct lmd_tok_dec *d, const struct lmd_tok_list *in,
 
 /* ---------------------------------------------------------------- driver */
 
-int
-lmd_tok_is_byte_piece(const struct lmd_tokenizer *t, int32_t id)
-{
-    return id >= 0 && (size_t) id < t->nids
-           && (t->dec_flags[id] & LMD_TOK_ID_BYTE);
-}
-
-
 /* ByteLevel alone: the ids' bytes, concatenated, repaired as UTF-8.  No
  * window flag changes anything for this decoder. */
 static int

@@ -555,8 +555,6 @@ struct lmd_tok_list {
 /* Decodes ids[0..n) into out (appended).  LMD_ERROR for an unknown id. */
 int lmd_tok_decode_range(const struct lmd_tokenizer *t, const int32_t *ids,
     size_t n, int skip_special, int flags, struct lmd_tok_buf *out);
-/* Whether the decoder is one of those: */
-int lmd_tok_is_byte_piece(const struct lmd_tokenizer *t, int32_t id);
 
 
 /* -------------------------------------------------------------- tokenizer */
