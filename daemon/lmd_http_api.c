@@ -65,17 +65,6 @@ lmd_http_model_json(const struct lmd_model *m)
 }
 
 
-static int
-lmd_http_hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c |= 0x20;
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
-
 /* Percent-decodes the model id of /v1/models/{id} (ids may hold '/'). */
 static int
 lmd_http_model_id(const struct lmd_str *path, char *out, size_t *len)
@@ -88,8 +77,8 @@ lmd_http_model_id(const struct lmd_str *path, char *out, size_t *len)
 
     while (p < end) {
         if (*p == '%') {
-            if (end - p < 3 || (hi = lmd_http_hexval(p[1])) < 0
-                || (lo = lmd_http_hexval(p[2])) < 0)
+            if (end - p < 3 || (hi = lmd_hexval(p[1])) < 0
+                || (lo = lmd_hexval(p[2])) < 0)
             {
                 return LMD_ERROR;
             }

@@ -549,7 +549,7 @@ lmd_parse_http_date(const char *s, size_t len)
  * Request paths
  * ------------------------------------------------------------------------ */
 
-static int
+int
 lmd_hexval(char c)
 {
     if (c >= '0' && c <= '9') {

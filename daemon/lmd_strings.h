@@ -52,6 +52,9 @@ int lmd_sanitize_path(const char *path, size_t len, char *out, int *dir);
 int lmd_consttime_equal(const void *a, size_t alen, const void *b,
     size_t blen);
 
+/* The value of a hex digit (either case), or -1. */
+int lmd_hexval(char c);
+
 /* ASCII case-insensitive equality of a counted string and a C string. */
 int lmd_strieq(const char *a, size_t alen, const char *b);
 
