@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LMD_MODULE_ABI_VERSION  1
+#define LMD_MODULE_ABI_VERSION  2
 
 /* Facts both sides must agree on; compared as a string by the loader. */
 #define LMD_MODULE_STR2(x)      #x
@@ -73,15 +73,61 @@ struct lmd_host {
 struct lmd_engine_params {
     const char *name;           /* the model's API id */
     const char *path;           /* model folder */
-    const char *load_format;    /* "auto" or "dummy" */
-    void       *reserved[8];
+    const char *load_format;    /* "auto" or "dummy" (random weights from
+                                   config.json alone, seeded by seed) */
+    const char *weights;        /* compute dtype of the weights: "auto"
+                                   (as stored), "f32", "f16", "bf16",
+                                   "int8" (per-row, quantized at load) */
+    uint64_t    seed;           /* dummy weights */
+    int         threads;        /* 0: every online core */
+    int         pad;
+    void       *reserved[6];
 };
 
-/* Sizes an engine reports after open, for the capacity report. */
+/* Sizes and shapes an engine reports after open. */
 struct lmd_engine_memory {
     uint64_t    weight_bytes;   /* resident weights */
     uint64_t    free_bytes;     /* device memory left after weights */
-    uint64_t    reserved[6];
+    uint64_t    kv_bytes_per_token; /* K and V of every layer, one token */
+    uint32_t    vocab_size;     /* length of one logits row */
+    uint32_t    max_context;    /* max_position_embeddings */
+    uint64_t    reserved[4];
+};
+
+/* The paged KV cache the core asks for: n_blocks blocks of block_size
+ * tokens each.  The engine allocates and lays them out as it likes; the
+ * core only hands out block numbers. */
+struct lmd_kv_params {
+    uint32_t    n_blocks;
+    uint32_t    block_size;     /* tokens per block */
+    void       *reserved[4];
+};
+
+/* One sequence's part of a batched step.  Its tokens[0] sits at position
+ * pos (pos tokens of this sequence are already in the cache); the step
+ * writes the K/V of positions pos .. pos+n_tokens-1 and attends over
+ * 0 .. its own position.  blocks[i] holds positions
+ * [i*block_size, (i+1)*block_size); n_blocks covers pos + n_tokens. */
+struct lmd_seq_input {
+    const int32_t  *tokens;
+    uint32_t        n_tokens;   /* >= 1 */
+    uint32_t        pos;
+    const uint32_t *blocks;
+    uint32_t        n_blocks;
+    uint32_t        n_logits;   /* logits for the last n_logits of the new
+                                   tokens: 0, 1 (sampling), or up to
+                                   n_tokens (teacher forcing, echo) */
+};
+
+/* A batched step: every sequence's new tokens in one forward. */
+struct lmd_batch {
+    const struct lmd_seq_input *seqs;
+    uint32_t        n_seqs;
+    uint32_t        pad;
+    float          *logits;     /* out: one row of vocab_size floats per
+                                   requested logit, sequences in order,
+                                   positions ascending; host memory */
+    void           *reserved[4];
 };
 
 struct lmd_engine_ops {
@@ -103,8 +149,19 @@ struct lmd_engine_ops {
     /* Frees everything open made.  Engine thread. */
     void      (*close)(void *engine);
 
-    /* Slots for the batched forward, KV and sampling hooks. */
-    void       *reserved[12];
+    /* Allocates the KV pool (again: a second call replaces the first and
+     * forgets every cached token).  Engine thread. */
+    int       (*kv_init)(void *engine, const struct lmd_kv_params *kv,
+                  char *err, size_t len);
+
+    /* Runs one batched step (see struct lmd_batch).  Block numbers must be
+     * below kv_init's n_blocks; the core guarantees that no two running
+     * sequences write the same block.  Engine thread. */
+    int       (*forward)(void *engine, const struct lmd_batch *batch,
+                  char *err, size_t len);
+
+    /* Slots for later hooks (on-device sampling, block copies). */
+    void       *reserved[10];
 };
 
 /* A KV codec's hooks are defined with the int8-kv module. */

@@ -1,0 +1,1 @@
+/* lmd_cmd_chat.c: placeholder, being written. */

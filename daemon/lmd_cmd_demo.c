@@ -1,0 +1,1 @@
+/* lmd_cmd_demo.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* lmd_cmd_generate.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* lmd_dtype.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* lmd_model_config.c: placeholder, being written. */

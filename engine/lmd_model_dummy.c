@@ -1,0 +1,1 @@
+/* lmd_model_dummy.c: placeholder, being written. */

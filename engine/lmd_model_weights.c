@@ -1,0 +1,1 @@
+/* lmd_model_weights.c: placeholder, being written. */

@@ -1,0 +1,64 @@
+/*
+ * lmd_model_weights.h -- a model's tensors by role, whatever the
+ * architecture calls them.
+ *
+ * Maps each architecture's names (model.layers.N.self_attn.q_proj.weight,
+ * InternLM2's model.layers.N.attention.wqkv.weight, ...) to one layout
+ * every engine uses, checks every shape against config.json, splits
+ * InternLM2's grouped wqkv into q, k and v, and resolves tied embeddings.
+ * Matrices are row-major [rows][cols] (PyTorch's [out_features,
+ * in_features]); vectors have rows == 1.  With load_format "dummy" the
+ * tensors are seeded random values in config's torch_dtype (norms 1,
+ * matrices uniform with variance 1/cols) and nothing is read but
+ * config.json.
+ */
+
+#ifndef LMD_MODEL_WEIGHTS_H
+#define LMD_MODEL_WEIGHTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lmd_model_config.h"
+#include "lmd_dtype.h"
+
+struct lmd_wmat {
+    int             dtype;              /* F32, F16 or BF16 */
+    uint32_t        rows;
+    uint32_t        cols;
+    const void     *data;               /* NULL: absent (biases) */
+    const char     *name;               /* tensor name, for messages */
+};
+
+struct lmd_layer_weights {
+    struct lmd_wmat attn_norm;          /* [1][hidden] */
+    struct lmd_wmat wq;                 /* [n_heads*head_dim][hidden] */
+    struct lmd_wmat wk;                 /* [n_kv_heads*head_dim][hidden] */
+    struct lmd_wmat wv;                 /* [n_kv_heads*head_dim][hidden] */
+    struct lmd_wmat bq, bk, bv;         /* [1][rows of wq/wk/wv] or absent */
+    struct lmd_wmat wo;                 /* [hidden][n_heads*head_dim] */
+    struct lmd_wmat ffn_norm;           /* [1][hidden] */
+    struct lmd_wmat w_gate;             /* [intermediate][hidden] */
+    struct lmd_wmat w_up;               /* [intermediate][hidden] */
+    struct lmd_wmat w_down;             /* [hidden][intermediate] */
+};
+
+struct lmd_model_weights {
+    struct lmd_model_config     cfg;
+    struct lmd_wmat             embed;          /* [vocab][hidden] */
+    struct lmd_wmat             final_norm;     /* [1][hidden] */
+    struct lmd_wmat             lm_head;        /* [vocab][hidden]; the
+                                                   embedding when tied */
+    struct lmd_layer_weights   *layers;         /* cfg.n_layers */
+    uint64_t                    bytes;          /* all tensors' bytes */
+    void                       *priv;           /* mappings, copies */
+};
+
+/* Loads dir's config and weights ("auto" or "dummy" load_format; seed for
+ * dummy).  NULL with err naming the file and tensor at fault. */
+struct lmd_model_weights *lmd_model_weights_load(const char *dir,
+    const char *load_format, uint64_t seed, char *err, size_t errlen);
+
+void lmd_model_weights_free(struct lmd_model_weights *w);
+
+#endif /* LMD_MODEL_WEIGHTS_H */

@@ -1,0 +1,1 @@
+/* lmd_safetensors.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* lmd_safetensors_write.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* lmd_sampler.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* lmd_session.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* cpu_attention.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* cpu_forward.c: placeholder, being written. */

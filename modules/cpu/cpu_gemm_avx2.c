@@ -1,0 +1,1 @@
+/* cpu_gemm_avx2.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* cpu_gemm_avx512.c: placeholder, being written. */

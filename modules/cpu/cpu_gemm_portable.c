@@ -1,0 +1,1 @@
+/* cpu_gemm_portable.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* cpu_isa.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* cpu_model.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* cpu_module.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* cpu_ops.c: placeholder, being written. */

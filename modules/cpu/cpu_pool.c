@@ -1,0 +1,1 @@
+/* cpu_pool.c: placeholder, being written. */

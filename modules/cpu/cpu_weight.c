@@ -1,0 +1,1 @@
+/* cpu_weight.c: placeholder, being written. */
