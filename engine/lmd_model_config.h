@@ -52,6 +52,8 @@ struct lmd_model_config {
         uint32_t    original_max_position;  /* llama3 */
     } rope_scaling;
 
+    uint32_t        sliding_window;     /* Mistral: attend to the last N
+                                           positions only; 0 = all */
     int             tie_word_embeddings;
     int             qkv_bias;           /* Qwen2: q/k/v projections have
                                            biases; InternLM2 "bias" */
