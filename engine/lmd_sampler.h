@@ -73,6 +73,11 @@ int32_t lmd_sampler_sample(struct lmd_sampler *s, float *logits,
 /* Records a token as generated without sampling (forced tokens). */
 void lmd_sampler_accept(struct lmd_sampler *s, int32_t id);
 
+/* Adds logit_bias, then applies the repetition, frequency and presence
+ * penalties to logits in place: the first step of lmd_sampler_sample,
+ * for a backend that samples elsewhere (and for tests). */
+void lmd_sampler_apply_penalties(struct lmd_sampler *s, float *logits);
+
 void lmd_sampler_free(struct lmd_sampler *s);
 
 #endif /* LMD_SAMPLER_H */
