@@ -1,1 +1,372 @@
-/* cpu_gemm_avx512.c: placeholder, being written. */
+/*
+ * cpu_gemm_avx512.c -- the matrix kernel for AVX-512 (F, BW, VL, DQ;
+ * BF16 for vdpbf16ps).  Built with the AVX-512 -m flags: cpu_isa.c calls
+ * into it only where cpuid has them.
+ *
+ * A register tile is P panels (16 rows each, one zmm) x T tokens: per
+ * column k it loads P weight vectors (widened to f32: F16 by vcvtph2ps,
+ * I8 by vpmovsxbd + vcvtdq2ps, BF16 by a shift or a mask of the pair),
+ * broadcasts x[t][k] and does P x T FMAs, each accumulator one lane per
+ * (row, token) chain in k order (cpu_gemm.h).  Decode (m <= 2) uses 8
+ * panels x m tokens and reads W once, one stream per panel; prompts use
+ * 4 x 6 (24 accumulators) over blocks of CPU_512_KC columns and
+ * CPU_512_NC tokens, so the weight block is reused from L1/L2 by every
+ * token tile and x's block stays in L2.  Partial sums go to y between
+ * column blocks and come back bit for bit.
+ *
+ * BF16 with xb (x rounded to bf16 pairs): vdpbf16ps, one instruction per
+ * column pair, the chain stepping over pairs (twice the FMA rate).
+ */
+
+#include <immintrin.h>
+
+#include "cpu_gemm.h"
+
+#define CPU_512_KC      256     /* columns per block (even) */
+#define CPU_512_NC      96      /* tokens per block */
+#define CPU_512_PMAX    8
+#define CPU_512_TMAX    6
+
+enum {
+    CPU_K_F32 = 0,
+    CPU_K_F16,
+    CPU_K_I8,
+    CPU_K_BF16,                 /* widened to f32, FMA */
+    CPU_K_BF16DP,               /* vdpbf16ps on x rounded to bf16 */
+    CPU_K_COUNT
+};
+
+struct cpu_tile {
+    const char      *w;         /* first panel of the group, column 0 */
+    size_t           pstride;   /* bytes from panel to panel */
+    const float     *x;         /* first token of the tile, column 0 */
+    const uint32_t  *xb;        /* BF16DP: the same as bf16 pairs */
+    size_t           xs;        /* floats from token to token */
+    size_t           xbs;       /* pairs from token to token */
+    float           *y;         /* first token, first row of the group */
+    size_t           ys;        /* floats from token to token (rows) */
+    const float     *scale;     /* I8 after the last block, else NULL */
+    uint32_t         k0, k1;    /* columns [k0, k1); k0 even */
+    int              first;     /* k0 == 0: start from zero */
+    __mmask16        mask[CPU_512_PMAX];    /* rows of each panel */
+};
+
+
+/* Column k of a panel, as 16 f32. */
+static inline __attribute__((always_inline)) __m512
+cpu_512_load(const int kind, const char *p, size_t k)
+{
+    switch (kind) {
+    case CPU_K_F32:
+        return _mm512_loadu_ps(p + k * 64);
+    case CPU_K_F16:
+        return _mm512_cvtph_ps(
+            _mm256_loadu_si256((const __m256i *) (p + k * 32)));
+    default:
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+            _mm_loadu_si128((const __m128i *) (p + k * 16))));
+    }
+}
+
+
+/* The register tile, P and T constants once inlined. */
+static inline __attribute__((always_inline)) void
+cpu_512_tile(const int kind, const int P, const int T,
+    const struct cpu_tile *a)
+{
+    __m512          acc[CPU_512_PMAX][CPU_512_TMAX];
+    __m512          wv[CPU_512_PMAX], wo[CPU_512_PMAX], xv, xo;
+    __m512i         wi[CPU_512_PMAX];
+    const char     *wp[CPU_512_PMAX];
+    const float    *xp[CPU_512_TMAX];
+    const uint32_t *bp[CPU_512_TMAX];
+    const __m512i   hi = _mm512_set1_epi32((int) 0xffff0000u);
+    size_t          k, kk;
+    int             p, t;
+
+#pragma GCC unroll 8
+    for (p = 0; p < P; p++) {
+        wp[p] = a->w + (size_t) p * a->pstride;
+    }
+#pragma GCC unroll 8
+    for (t = 0; t < T; t++) {
+        xp[t] = a->x + (size_t) t * a->xs;
+        bp[t] = a->xb + (size_t) t * a->xbs;
+    }
+#pragma GCC unroll 8
+    for (t = 0; t < T; t++) {
+#pragma GCC unroll 8
+        for (p = 0; p < P; p++) {
+            acc[p][t] = a->first
+                ? _mm512_setzero_ps()
+                : _mm512_maskz_loadu_ps(a->mask[p],
+                      a->y + (size_t) t * a->ys + (size_t) p * 16);
+        }
+    }
+
+    if (kind == CPU_K_BF16DP) {
+        /* One step per column pair; an odd last column is paired with
+         * the zero pad of both W and xb. */
+        for (kk = a->k0 / 2; kk < (a->k1 + 1) / 2; kk++) {
+#pragma GCC unroll 8
+            for (p = 0; p < P; p++) {
+                wi[p] = _mm512_loadu_si512(wp[p] + kk * 64);
+            }
+#pragma GCC unroll 8
+            for (t = 0; t < T; t++) {
+                __m512i  xi = _mm512_set1_epi32((int) bp[t][kk]);
+
+#pragma GCC unroll 8
+                for (p = 0; p < P; p++) {
+                    acc[p][t] = _mm512_dpbf16_ps(acc[p][t],
+                        (__m512bh) wi[p], (__m512bh) xi);
+                }
+            }
+        }
+
+    } else if (kind == CPU_K_BF16) {
+        /* A 64-byte load is 16 rows x the pair (k, k + 1): the even
+         * column is the low half of each lane, the odd one the high. */
+        for (kk = a->k0 / 2; kk < a->k1 / 2; kk++) {
+#pragma GCC unroll 8
+            for (p = 0; p < P; p++) {
+                wi[p] = _mm512_loadu_si512(wp[p] + kk * 64);
+                wv[p] = _mm512_castsi512_ps(_mm512_slli_epi32(wi[p], 16));
+                wo[p] = _mm512_castsi512_ps(_mm512_and_si512(wi[p], hi));
+            }
+#pragma GCC unroll 8
+            for (t = 0; t < T; t++) {
+                xv = _mm512_set1_ps(xp[t][2 * kk]);
+                xo = _mm512_set1_ps(xp[t][2 * kk + 1]);
+#pragma GCC unroll 8
+                for (p = 0; p < P; p++) {
+                    acc[p][t] = _mm512_fmadd_ps(wv[p], xv, acc[p][t]);
+                    acc[p][t] = _mm512_fmadd_ps(wo[p], xo, acc[p][t]);
+                }
+            }
+        }
+        if (a->k1 & 1) {
+            kk = a->k1 / 2;
+#pragma GCC unroll 8
+            for (p = 0; p < P; p++) {
+                wi[p] = _mm512_loadu_si512(wp[p] + kk * 64);
+                wv[p] = _mm512_castsi512_ps(_mm512_slli_epi32(wi[p], 16));
+            }
+#pragma GCC unroll 8
+            for (t = 0; t < T; t++) {
+                xv = _mm512_set1_ps(xp[t][2 * kk]);
+#pragma GCC unroll 8
+                for (p = 0; p < P; p++) {
+                    acc[p][t] = _mm512_fmadd_ps(wv[p], xv, acc[p][t]);
+                }
+            }
+        }
+
+    } else {
+        for (k = a->k0; k < a->k1; k++) {
+#pragma GCC unroll 8
+            for (p = 0; p < P; p++) {
+                wv[p] = cpu_512_load(kind, wp[p], k);
+            }
+#pragma GCC unroll 8
+            for (t = 0; t < T; t++) {
+                xv = _mm512_set1_ps(xp[t][k]);
+#pragma GCC unroll 8
+                for (p = 0; p < P; p++) {
+                    acc[p][t] = _mm512_fmadd_ps(wv[p], xv, acc[p][t]);
+                }
+            }
+        }
+    }
+
+    if (kind == CPU_K_I8 && a->scale != NULL) {
+#pragma GCC unroll 8
+        for (p = 0; p < P; p++) {
+            wv[p] = _mm512_loadu_ps(a->scale + (size_t) p * 16);
+        }
+#pragma GCC unroll 8
+        for (t = 0; t < T; t++) {
+#pragma GCC unroll 8
+            for (p = 0; p < P; p++) {
+                acc[p][t] = _mm512_mul_ps(acc[p][t], wv[p]);
+            }
+        }
+    }
+
+#pragma GCC unroll 8
+    for (t = 0; t < T; t++) {
+#pragma GCC unroll 8
+        for (p = 0; p < P; p++) {
+            _mm512_mask_storeu_ps(a->y + (size_t) t * a->ys + (size_t) p * 16,
+                                  a->mask[p], acc[p][t]);
+        }
+    }
+}
+
+
+/* The instances: [kind][P 1, 4, 8][T]. */
+
+typedef void (*cpu_512_tile_pt)(const struct cpu_tile *a);
+
+#define CPU_TILE(K, P, T)                                                     \
+    static void                                                               \
+    cpu_512_##K##_##P##_##T(const struct cpu_tile *a)                         \
+    {                                                                         \
+        cpu_512_tile(K, P, T, a);                                             \
+    }
+
+#define CPU_TILES(K)                                                          \
+    CPU_TILE(K, 1, 1) CPU_TILE(K, 1, 2) CPU_TILE(K, 1, 3)                     \
+    CPU_TILE(K, 1, 4) CPU_TILE(K, 1, 5) CPU_TILE(K, 1, 6)                     \
+    CPU_TILE(K, 4, 1) CPU_TILE(K, 4, 2) CPU_TILE(K, 4, 3)                     \
+    CPU_TILE(K, 4, 4) CPU_TILE(K, 4, 5) CPU_TILE(K, 4, 6)                     \
+    CPU_TILE(K, 8, 1) CPU_TILE(K, 8, 2)
+
+#define CPU_TILE_ROW(K)                                                       \
+    {                                                                         \
+        { NULL, cpu_512_##K##_1_1, cpu_512_##K##_1_2, cpu_512_##K##_1_3,      \
+          cpu_512_##K##_1_4, cpu_512_##K##_1_5, cpu_512_##K##_1_6 },          \
+        { NULL, cpu_512_##K##_4_1, cpu_512_##K##_4_2, cpu_512_##K##_4_3,      \
+          cpu_512_##K##_4_4, cpu_512_##K##_4_5, cpu_512_##K##_4_6 },          \
+        { NULL, cpu_512_##K##_8_1, cpu_512_##K##_8_2, NULL, NULL, NULL,       \
+          NULL }                                                              \
+    }
+
+CPU_TILES(CPU_K_F32)
+CPU_TILES(CPU_K_F16)
+CPU_TILES(CPU_K_I8)
+CPU_TILES(CPU_K_BF16)
+CPU_TILES(CPU_K_BF16DP)
+
+static const cpu_512_tile_pt  cpu_512_tiles[CPU_K_COUNT][3][7] = {
+    CPU_TILE_ROW(CPU_K_F32),
+    CPU_TILE_ROW(CPU_K_F16),
+    CPU_TILE_ROW(CPU_K_I8),
+    CPU_TILE_ROW(CPU_K_BF16),
+    CPU_TILE_ROW(CPU_K_BF16DP)
+};
+
+
+void
+cpu_gemm_avx512(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
+{
+    const struct cpu_weight  *w = job->w;
+    struct cpu_tile           a;
+    uint32_t                  m, kp, kc, k0, k1, t0, t1, t, nt, g, np;
+    uint32_t                  P, T, pi;
+    size_t                    esize;
+    int                       kind, p, nv;
+
+    m = job->m;
+    kp = cpu_weight_kp(w);
+    switch (w->dtype) {
+    case LMD_DTYPE_F32:
+        kind = CPU_K_F32;
+        esize = 4;
+        break;
+    case LMD_DTYPE_F16:
+        kind = CPU_K_F16;
+        esize = 2;
+        break;
+    case LMD_DTYPE_BF16:
+        kind = job->xb != NULL ? CPU_K_BF16DP : CPU_K_BF16;
+        esize = 2;
+        break;
+    default:
+        kind = CPU_K_I8;
+        esize = 1;
+        break;
+    }
+
+    /* Decode: many panels, W streamed once in full columns.  Prompts:
+     * 4 x 6 tiles (4 x 4 for BF16 by FMA: its pairs need 8 registers
+     * for W), column blocks. */
+    if (m <= 2) {
+        P = 8;
+        T = m;
+        kc = kp;
+    } else {
+        P = 4;
+        T = kind == CPU_K_BF16 ? 4 : 6;
+        kc = m <= 8 ? kp : CPU_512_KC;
+    }
+
+    a.pstride = (size_t) kp * CPU_PANEL * esize;
+    a.xs = w->cols;
+    a.xbs = kp / 2;
+    a.ys = w->rows;
+
+    for (k0 = 0; k0 < w->cols; k0 = k1) {
+        k1 = w->cols - k0 > kc ? k0 + kc : w->cols;
+        a.k0 = k0;
+        a.k1 = k1;
+        a.first = k0 == 0;
+
+        for (t0 = 0; t0 < m; t0 = t1) {
+            t1 = m - t0 > CPU_512_NC ? t0 + CPU_512_NC : m;
+
+            for (g = p0; g < p1; g += np) {
+                np = p1 - g >= P ? P : (p1 - g >= 4 ? 4 : 1);
+                pi = np == 8 ? 2 : (np == 4 ? 1 : 0);
+                a.w = (const char *) w->data + (size_t) g * a.pstride;
+                a.scale = kind == CPU_K_I8 && k1 == w->cols
+                          ? w->scale + (size_t) g * CPU_PANEL : NULL;
+                for (p = 0; p < (int) np; p++) {
+                    nv = (int) w->rows - (int) (g + p) * CPU_PANEL;
+                    a.mask[p] = nv >= 16 ? 0xffff
+                                         : (__mmask16) ((1u << nv) - 1);
+                }
+
+                for (t = t0; t < t1; t += nt) {
+                    nt = t1 - t > T ? T : t1 - t;
+                    if (np == 8 && nt > 2) {
+                        nt = 2;
+                    }
+                    a.x = job->x + (size_t) t * w->cols;
+                    a.xb = job->xb != NULL
+                           ? job->xb + (size_t) t * a.xbs : NULL;
+                    a.y = job->y + (size_t) t * w->rows
+                          + (size_t) g * CPU_PANEL;
+                    cpu_512_tiles[kind][pi][nt](&a);
+                }
+            }
+        }
+    }
+}
+
+
+void
+cpu_x_to_bf16_avx512(const float *x, uint32_t m, uint32_t cols,
+    uint32_t *xb)
+{
+    uint32_t     i, k, n;
+    __mmask16    mlo, mhi;
+    const float *xi;
+    uint16_t    *out;
+    __m512       lo, hi;
+
+    /* Pair j holds bf16(x[2j]) low and bf16(x[2j + 1]) high: in memory
+     * that is x in order, one bf16 each, then a zero when cols is odd. */
+    for (i = 0; i < m; i++) {
+        xi = x + (size_t) i * cols;
+        out = (uint16_t *) (xb + (size_t) i * ((cols + 1) / 2));
+        for (k = 0; k + 32 <= cols; k += 32) {
+            lo = _mm512_loadu_ps(xi + k);
+            hi = _mm512_loadu_ps(xi + k + 16);
+            _mm512_storeu_si512(out + k,
+                (__m512i) _mm512_cvtne2ps_pbh(hi, lo));
+        }
+        if (k < cols) {
+            n = cols - k;
+            mlo = n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
+            mhi = n >= 32 ? 0xffff
+                          : (n > 16 ? (__mmask16) ((1u << (n - 16)) - 1) : 0);
+            lo = _mm512_maskz_loadu_ps(mlo, xi + k);
+            hi = _mm512_maskz_loadu_ps(mhi, xi + k + 16);
+            n = (n + 1) & ~1u;
+            _mm512_mask_storeu_epi16(out + k,
+                n >= 32 ? 0xffffffffu : (__mmask32) ((1u << n) - 1),
+                (__m512i) _mm512_cvtne2ps_pbh(hi, lo));
+        }
+    }
+}
