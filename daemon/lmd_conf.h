@@ -74,6 +74,11 @@ struct lmd_conf_model {
     char                    *path;              /* model folder */
     char                    *engine;            /* module name: cpu, ... */
     char                    *load_format;       /* "auto" or "dummy" */
+    char                    *weights;           /* auto, f32, f16, bf16,
+                                                   int8: compute dtype */
+    long long                threads;           /* engine threads; 0: all
+                                                   cores */
+    long long                seed;              /* dummy weights */
     char                    *chat_template;     /* Jinja file overriding
                                                    the model's; NULL */
     int                      line;

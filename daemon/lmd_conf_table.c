@@ -18,6 +18,7 @@
 
 #include "lmd_core.h"
 
+#include <limits.h>
 #include <pwd.h>
 
 #include "lmd_conf.h"
@@ -86,6 +87,14 @@ static const char *const  lmd_conf_load_formats[] = {
     "auto", "dummy", NULL
 };
 
+static const char *const  lmd_conf_weights[] = {
+    "auto", "f32", "f16", "bf16", "int8", NULL
+};
+
+static const struct lmd_conf_range  lmd_conf_threads = { 0, 4096 };
+
+static const struct lmd_conf_range  lmd_conf_seed = { 0, LLONG_MAX };
+
 static const struct lmd_conf_cmd  lmd_conf_model_cmds[] = {
     { "name", &lmd_conf_type_str,
       offsetof(struct lmd_conf_model, name), NULL, NULL },
@@ -96,6 +105,12 @@ static const struct lmd_conf_cmd  lmd_conf_model_cmds[] = {
     { "load_format", &lmd_conf_type_enum_str,
       offsetof(struct lmd_conf_model, load_format), lmd_conf_load_formats,
       "auto" },
+    { "weights", &lmd_conf_type_enum_str,
+      offsetof(struct lmd_conf_model, weights), lmd_conf_weights, "auto" },
+    { "threads", &lmd_conf_type_int,
+      offsetof(struct lmd_conf_model, threads), &lmd_conf_threads, "0" },
+    { "seed", &lmd_conf_type_int,
+      offsetof(struct lmd_conf_model, seed), &lmd_conf_seed, "0" },
     { "chat_template", &lmd_conf_type_path,
       offsetof(struct lmd_conf_model, chat_template), NULL, NULL },
     { NULL, NULL, 0, NULL, NULL }

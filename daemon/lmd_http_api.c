@@ -61,6 +61,10 @@ lmd_http_model_json(const struct lmd_model *m)
     cJSON_AddStringToObject(obj, "object", "model");
     cJSON_AddNumberToObject(obj, "created", (double) m->created);
     cJSON_AddStringToObject(obj, "owned_by", LMD_NAME);
+    if (m->demo) {
+        cJSON_AddStringToObject(obj, "description", "random demo model: "
+                                "untrained weights, gibberish output");
+    }
     return obj;
 }
 

@@ -12,6 +12,7 @@
 #include "lmd_models.h"
 #include "lmd_module_load.h"
 #include "lmd_engine.h"
+#include "lmd_model_config.h"
 
 static struct lmd_model   *lmd_models;
 static size_t              lmd_nmodels;
@@ -154,6 +155,28 @@ lmd_models_changed(void *data)
 }
 
 
+/* The demo model that `make` writes is labelled, in the log and in
+ * /v1/models, so that nobody takes its gibberish for a broken engine.  A
+ * config the engine cannot read is the engine's to report. */
+static void
+lmd_models_check_demo(struct lmd_model *m)
+{
+    struct lmd_model_config  cfg;
+    char                     why[LMD_ERR_LEN];
+
+    if (lmd_model_config_load(m->path, &cfg, why, sizeof(why)) == LMD_OK
+        && cfg.demo)
+    {
+        m->demo = 1;
+        lmd_log_error(LMD_LOG_NOTICE, lmd_error_log, 0,
+                      "model \"%s\" is lmd's random demo model (untrained "
+                      "weights: its output is gibberish); point models[] "
+                      "at a Hugging Face folder to serve a real one",
+                      m->name);
+    }
+}
+
+
 int
 lmd_models_start(const struct lmd_conf *conf, void (*on_change)(void),
     char *err, size_t errlen)
@@ -177,11 +200,12 @@ lmd_models_start(const struct lmd_conf *conf, void (*on_change)(void),
         m->path = strdup(conf->models[i].path);
         m->engine_name = strdup(conf->models[i].engine);
         m->load_format = strdup(conf->models[i].load_format);
+        m->weights = strdup(conf->models[i].weights);
         m->created = time(NULL);
         m->state = LMD_ENGINE_LOADING;
         lmd_nmodels++;
         if (m->name == NULL || m->path == NULL || m->engine_name == NULL
-            || m->load_format == NULL)
+            || m->load_format == NULL || m->weights == NULL)
         {
             snprintf(err, errlen, "out of memory");
             return LMD_ERROR;
@@ -197,9 +221,13 @@ lmd_models_start(const struct lmd_conf *conf, void (*on_change)(void),
         params.name = m->name;
         params.path = m->path;
         params.load_format = m->load_format;
+        params.weights = m->weights;
+        params.threads = (int) conf->models[i].threads;
+        params.seed = (uint64_t) conf->models[i].seed;
         lmd_log_error(LMD_LOG_INFO, lmd_error_log, 0,
                       "loading model \"%s\" from \"%s\" on engine \"%s\"",
                       m->name, m->path, m->engine_name);
+        lmd_models_check_demo(m);
         m->engine = lmd_engine_start(m->module->module, &lmd_host, &params,
                                      lmd_models_notify, NULL, err, errlen);
         if (m->engine == NULL) {
@@ -286,6 +314,7 @@ lmd_models_stop(void)
         free(m->path);
         free(m->engine_name);
         free(m->load_format);
+        free(m->weights);
     }
     free(lmd_models);
     lmd_models = NULL;

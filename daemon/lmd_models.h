@@ -17,6 +17,9 @@ struct lmd_model {
     char                        *path;
     char                        *engine_name;
     char                        *load_format;
+    char                        *weights;
+    int                          demo;         /* config.json says
+                                                  "lmd_demo": true */
     time_t                       created;      /* for /v1/models */
     int                          state;        /* enum lmd_engine_state */
     struct lmd_module_handle    *module;

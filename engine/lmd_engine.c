@@ -17,7 +17,7 @@ struct lmd_engine {
     const struct lmd_module    *module;
     const struct lmd_host      *host;
     struct lmd_engine_params    params;
-    char                       *name, *path, *load_format;
+    char                       *name, *path, *load_format, *weights;
     lmd_engine_notify_pt        notify;
     void                       *data;
 
@@ -103,7 +103,10 @@ lmd_engine_start(const struct lmd_module *module,
     e->name = strdup(params->name);
     e->path = strdup(params->path);
     e->load_format = strdup(params->load_format);
-    if (e->name == NULL || e->path == NULL || e->load_format == NULL) {
+    e->weights = strdup(params->weights != NULL ? params->weights : "auto");
+    if (e->name == NULL || e->path == NULL || e->load_format == NULL
+        || e->weights == NULL)
+    {
         snprintf(err, errlen, "out of memory");
         goto failed;
     }
@@ -111,6 +114,7 @@ lmd_engine_start(const struct lmd_module *module,
     e->params.name = e->name;
     e->params.path = e->path;
     e->params.load_format = e->load_format;
+    e->params.weights = e->weights;
 
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
@@ -130,6 +134,7 @@ failed:
     free(e->name);
     free(e->path);
     free(e->load_format);
+    free(e->weights);
     free(e);
     return NULL;
 }
@@ -176,5 +181,6 @@ lmd_engine_stop(struct lmd_engine *e)
     free(e->name);
     free(e->path);
     free(e->load_format);
+    free(e->weights);
     free(e);
 }

@@ -13,6 +13,7 @@
 #include "lmd_core.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
 
@@ -117,9 +118,9 @@ port_of(const struct lmd_conf_listen *l)
  * Good configs
  * ------------------------------------------------------------------------ */
 
-/* Checks that conf holds exactly the documented defaults. */
+/* Checks that conf holds exactly the documented defaults, models aside. */
 static void
-check_defaults(struct lmd_conf *conf)
+check_defaults_but_models(struct lmd_conf *conf)
 {
     const struct sockaddr_in  *sin;
 
@@ -172,8 +173,16 @@ check_defaults(struct lmd_conf *conf)
     fail_unless(conf->http.auth.protect_health == 0, "protect_health");
     fail_unless(conf->http.auth.protect_static == 0, "protect_static");
 
-    fail_unless(conf->nmodels == 0, "nmodels");
     fail_unless_streq(conf->modules_path, "/p/modules");
+}
+
+
+/* Checks that conf holds exactly the documented defaults. */
+static void
+check_defaults(struct lmd_conf *conf)
+{
+    check_defaults_but_models(conf);
+    fail_unless(conf->nmodels == 0, "nmodels");
 }
 
 
@@ -202,7 +211,8 @@ LMD_TEST(defaults)
 }
 
 
-/* Assumption: the shipped conf/lmd.yaml loads and is all defaults
+/* Assumption: the shipped conf/lmd.yaml loads and is all defaults but
+ * for its one model, the demo model that `make` writes into models/demo
  * (run from the repository root). */
 LMD_TEST(shipped_default_config)
 {
@@ -211,11 +221,24 @@ LMD_TEST(shipped_default_config)
 
     conf = lmd_conf_load("conf/lmd.yaml", "/p", err, sizeof(err));
     fail_unless(conf != NULL, "%s", err);
-    if (conf != NULL) {
-        fail_unless_streq(conf->file, "conf/lmd.yaml");
-        check_defaults(conf);
-        lmd_conf_unref(conf);
+    if (conf == NULL) {
+        return;
     }
+    fail_unless_streq(conf->file, "conf/lmd.yaml");
+    check_defaults_but_models(conf);
+    fail_unless(conf->nmodels == 1, "nmodels %zu", conf->nmodels);
+    if (conf->nmodels == 1) {
+        fail_unless_streq(conf->models[0].name, "demo");
+        fail_unless_streq(conf->models[0].path, "/p/models/demo");
+        fail_unless_streq(conf->models[0].engine, "cpu");
+        fail_unless_streq(conf->models[0].load_format, "auto");
+        fail_unless_streq(conf->models[0].weights, "auto");
+        fail_unless(conf->models[0].threads == 0, "threads %lld",
+                    conf->models[0].threads);
+        fail_unless(conf->models[0].seed == 0, "seed");
+        fail_unless(conf->models[0].chat_template == NULL, "template");
+    }
+    lmd_conf_unref(conf);
 }
 
 
@@ -575,7 +598,8 @@ LMD_TEST(error_unknown_key)
                  "(expected one of: daemon, http, models, modules_path)");
     expect_error("models:\n  - name: a\n    path: b\n    kv: x\n",
                  "t.yaml:4:5: unknown key \"kv\" in models[0] (expected one "
-                 "of: name, path, engine, load_format, chat_template)");
+                 "of: name, path, engine, load_format, weights, threads, "
+                 "seed, chat_template)");
     expect_error("http:\n  listen:\n    - addr: \"*:1\"\n      tsl: {}\n",
                  "t.yaml:4:7: unknown key \"tsl\" in http.listen[0] "
                  "(expected one of: addr, tls)");
@@ -759,6 +783,59 @@ LMD_TEST(model_chat_template)
 }
 
 
+/* Assumption: models[].weights, threads and seed default to auto, 0 and
+ * 0, take their documented values (weights a closed list, threads up to
+ * 4096, seed any non-negative 64-bit signed integer), are dumped for
+ * every model, and say what they expect when wrong. */
+LMD_TEST(model_engine_keys)
+{
+    struct lmd_conf  *conf;
+    char             *d;
+
+    conf = load_ok("models:\n  - {name: a, path: m/a}\n"
+                   "  - name: b\n    path: /m/b\n    weights: int8\n"
+                   "    threads: 8\n    seed: 9223372036854775807\n");
+    if (conf == NULL) {
+        return;
+    }
+    fail_unless(conf->nmodels == 2, "nmodels %zu", conf->nmodels);
+    if (conf->nmodels == 2) {
+        fail_unless_streq(conf->models[0].weights, "auto");
+        fail_unless(conf->models[0].threads == 0, "threads %lld",
+                    conf->models[0].threads);
+        fail_unless(conf->models[0].seed == 0, "seed %lld",
+                    conf->models[0].seed);
+        fail_unless_streq(conf->models[1].weights, "int8");
+        fail_unless(conf->models[1].threads == 8, "threads %lld",
+                    conf->models[1].threads);
+        fail_unless(conf->models[1].seed == LLONG_MAX, "seed %lld",
+                    conf->models[1].seed);
+    }
+    d = dump(conf);
+    fail_unless(d != NULL, "dump");
+    if (d != NULL) {
+        fail_unless(strstr(d, "    weights: int8\n    threads: 8\n"
+                              "    seed: 9223372036854775807\n") != NULL,
+                    "dump:\n%s", d);
+        free(d);
+    }
+    lmd_conf_unref(conf);
+
+    expect_error("models:\n  - {name: a, path: b, weights: fp8}\n",
+                 "t.yaml:2:33: expected one of: auto, f32, f16, bf16, int8 "
+                 "for models[0].weights");
+    expect_error("models:\n  - {name: a, path: b, threads: -1}\n",
+                 "t.yaml:2:33: expected an integer from 0 to 4096 for "
+                 "models[0].threads");
+    expect_error("models:\n  - {name: a, path: b, threads: 4097}\n",
+                 "t.yaml:2:33: expected an integer from 0 to 4096 for "
+                 "models[0].threads");
+    expect_error("models:\n  - {name: a, path: b, seed: -5}\n",
+                 "t.yaml:2:30: expected an integer from 0 to "
+                 "9223372036854775807 for models[0].seed");
+}
+
+
 /* Assumption: models is a list of mappings, each with a name and a path;
  * names are unique and drawn from [A-Za-z0-9._:/-]. */
 LMD_TEST(error_models)
@@ -896,7 +973,8 @@ LMD_TEST(dump_round_trip)
                "  cors:\n    allow_headers: \"on\"\n"
                "    allow_origins: [\"4k\", \"tab\\there\", \"\\x01\", "
                "\"caf\xc3\xa9\", \"- x\", \"'q'\"]\n"
-               "models:\n  - {name: \"a\", path: \"dir with spaces/#x\"}\n",
+               "models:\n  - {name: \"a\", path: \"dir with spaces/#x\", "
+               "weights: bf16, threads: 3, seed: 7}\n",
                "/p");
 
     /* Found by fuzzing: YAML folds U+0085, U+2028 and U+2029 inside
