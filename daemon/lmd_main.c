@@ -1,7 +1,8 @@
 /*
  * lmd_main.c -- the command line: `lmd [-c FILE] [-p PREFIX] [-t] [-T]
- * [-s SIGNAL] [-v] [-h]` with nginx's meanings, and the reserved
- * subcommands (chat, generate, tokenize, template, bench, serve).
+ * [-s SIGNAL] [-v] [-h]` with nginx's meanings, and the subcommands
+ * (tokenize, template, generate, chat, demo-model; bench and serve are
+ * reserved).
  */
 
 #include "lmd_core.h"
@@ -40,8 +41,9 @@ static const struct {
 } lmd_subcommands[] = {
     { "tokenize", lmd_cmd_tokenize },
     { "template", lmd_cmd_template },
-    { "chat", NULL },
-    { "generate", NULL },
+    { "generate", lmd_cmd_generate },
+    { "chat", lmd_cmd_chat },
+    { "demo-model", lmd_cmd_demo },
     { "bench", NULL },
     { "serve", NULL },
 };
@@ -71,7 +73,13 @@ lmd_usage(FILE *out)
         "  lmd template MODEL_DIR --messages FILE.json|- "
         "[--add-generation-prompt]\n"
         "               [--template FILE] [--tools FILE.json]\n"
-        "  (chat, generate, bench and serve arrive in later versions)\n"
+        "  lmd generate MODEL_DIR --prompt TEXT [--max-tokens N] "
+        "[--temperature T]\n"
+        "               [--json] [--engine NAME] ... (lmd generate -h)\n"
+        "  lmd chat MODEL_DIR [--system TEXT] [--max-tokens N] ... "
+        "(lmd chat -h)\n"
+        "  lmd demo-model DIR [--seed S]\n"
+        "  (bench and serve arrive in later versions)\n"
         "See lmd(8) and lmd.yaml(5).\n");
 }
 

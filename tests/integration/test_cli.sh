@@ -75,9 +75,9 @@ expect_rc "an unknown option exits 2 with the option named" 2 '"-x"'
 run_lmd -c
 check "-c without its argument exits 2" [ "$RC" = 2 ]
 
-run_lmd chat
-expect_rc "lmd chat is reserved: exit 2 and says it is not available yet" \
-    2 '"lmd chat" is not available'
+run_lmd bench
+expect_rc "lmd bench is reserved: exit 2 and says it is not available yet" \
+    2 '"lmd bench" is not available'
 
 run_lmd frobnicate
 expect_rc "an unknown subcommand exits 2" 2 'unknown command "frobnicate"'
