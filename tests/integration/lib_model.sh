@@ -72,8 +72,10 @@ make_demo() {
     local dir=$1
     shift
     if "$LMD_BIN" demo-model "$dir" "$@" 2>"$OUT/demo.err"; then
+        cat "$OUT/demo.err" >> "$OUT/stderr.log"
         return 0
     fi
+    cat "$OUT/demo.err" >> "$OUT/stderr.log"
     fail "lmd demo-model $dir writes the demo model" "$(cat "$OUT/demo.err")"
     return 1
 }

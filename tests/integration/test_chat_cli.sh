@@ -19,6 +19,7 @@ chat() {
     shift
     printf "$input" | "$LMD_BIN" chat "$@" >"$OUT/chat.out" 2>"$OUT/chat.err"
     RC=$?
+    cat "$OUT/chat.err" >> "$OUT/stderr.log"    # finish looks for ASan
 }
 
 # expect_chat NAME RC NEEDLE: the last chat exited RC and its stderr (or
@@ -138,7 +139,8 @@ expect_chat "stories: an unknown command is named, the chat goes on" 0 \
 mkfifo "$OUT/fifo"
 sleep 20 > "$OUT/fifo" &
 HOLD=$!
-"$LMD_BIN" chat "$STORIES" < "$OUT/fifo" >"$OUT/int.out" 2>"$OUT/int.err" &
+"$LMD_BIN" chat "$STORIES" < "$OUT/fifo" >"$OUT/int.out" \
+    2>>"$OUT/stderr.log" &
 CHAT=$!
 sleep 1
 kill -INT "$CHAT" 2>/dev/null

@@ -43,6 +43,7 @@ mkdir -p "$OUT/mine"
 echo precious > "$OUT/mine/notes.txt"
 "$LMD_BIN" demo-model "$OUT/mine" >/dev/null 2>"$OUT/mine.err"
 RC=$?
+cat "$OUT/mine.err" >> "$OUT/stderr.log"
 check "a folder that is not a demo: exit 1" [ "$RC" = 1 ]
 check "... the message says why" grep -q 'is not an lmd demo model' \
     "$OUT/mine.err"
@@ -108,5 +109,6 @@ expect_eq "lmd stops with status 0" "$LMD_STATUS" 0
 # The shipped config from the source tree (-p TOP): -t loads its module.
 "$LMD_BIN" -t -p "$TOP" -c "$TOP/conf/lmd.yaml" >/dev/null 2>"$OUT/t.err"
 expect_eq "lmd -t on the shipped conf/lmd.yaml: exit 0" "$?" 0
+cat "$OUT/t.err" >> "$OUT/stderr.log"
 
 finish

@@ -13,10 +13,11 @@
 . tests/integration/lib.sh
 . tests/integration/lib_model.sh
 
-# gen ARGS...: lmd generate; RC, and $OUT/gen.out and $OUT/gen.err.
+# gen ARGS...: lmd generate; RC, $OUT/gen.out and $OUT/gen.err.
 gen() {
     "$LMD_BIN" generate "$@" >"$OUT/gen.out" 2>"$OUT/gen.err"
     RC=$?
+    cat "$OUT/gen.err" >> "$OUT/stderr.log"     # finish looks for ASan
 }
 
 # expect_fail NAME RC NEEDLE: the last gen exited RC and its stderr holds
