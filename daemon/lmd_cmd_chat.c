@@ -403,7 +403,7 @@ lmd_chat_turn(struct lmd_chat *c, const char *line)
     const float        *logits;
     cJSON              *last;
     char               *text;
-    size_t              len;
+    size_t              len, i, k;
     uint32_t            cap;
     int                 rc = LMD_ERROR;
 
@@ -434,7 +434,14 @@ lmd_chat_turn(struct lmd_chat *c, const char *line)
     }
     c->turn++;
 
-    if (lmd_tokenizer_decode(c->m.tok, gen.ids, gen.n, 1, &text, &len)
+    /* ids past the tokenizer's vocabulary (a padded embedding) have no
+     * text, as in the stream */
+    for (i = 0, k = 0; i < gen.n; i++) {
+        if ((size_t) gen.ids[i] < lmd_tokenizer_vocab_size(c->m.tok)) {
+            gen.ids[k++] = gen.ids[i];
+        }
+    }
+    if (lmd_tokenizer_decode(c->m.tok, gen.ids, k, 1, &text, &len)
         != LMD_OK)
     {
         fprintf(stderr, "lmd chat: decoding the answer failed\n");
