@@ -61,4 +61,12 @@ struct lmd_model_weights *lmd_model_weights_load(const char *dir,
 
 void lmd_model_weights_free(struct lmd_model_weights *w);
 
+/* Internal to model loading (lmd_model_weights_load calls it for
+ * "dummy"; lmd_model_dummy.c): fills the tensors of w, already given
+ * their dtype, shape and writable memory, with seeded random values.
+ * The same seed gives the same values whatever the number of threads.
+ * LMD_OK, or LMD_ERROR with err. */
+int lmd_model_dummy_fill(struct lmd_model_weights *w, uint64_t seed,
+    char *err, size_t errlen);
+
 #endif /* LMD_MODEL_WEIGHTS_H */
