@@ -11,9 +11,9 @@
  * tensor number, chunk number).  Threads take chunks off one atomic
  * counter, so the values depend on the seed alone, never on the number
  * of threads or their timing.  One 64-bit draw gives four 16-bit values
- * for f16/bf16 (their mantissas hold fewer bits anyway) or two 32-bit
- * ones for f32, which fills a 1.1B-parameter model in about a second per
- * core.
+ * for f16/bf16 (their mantissas hold fewer bits anyway), each looked up
+ * in a 65536-entry table of converted values per scale, or two 32-bit
+ * ones for f32: a 1.1B-parameter model costs about a second of CPU.
  */
 
 #include "lmd_model_weights.h"
@@ -31,6 +31,9 @@
 #define LMD_DUMMY_CHUNK     (1u << 18)
 #define LMD_DUMMY_THREADS   32
 #define LMD_DUMMY_BIAS      0.02f
+/* Distinct (dtype, scale) pairs given a lookup table; a model has about
+ * five (hidden, intermediate and head widths, biases). */
+#define LMD_DUMMY_TABLES    16
 
 struct lmd_dummy_job {
     void           *data;           /* writable: the loader's arena */
@@ -39,6 +42,8 @@ struct lmd_dummy_job {
     float           scale;          /* half-width; 0: all ones */
     uint64_t        id;             /* the tensor's number */
     uint64_t        first;          /* its first chunk's number overall */
+    const uint16_t *table;          /* f16/bf16: the 65536 values of a
+                                       16-bit draw, or NULL */
 };
 
 struct lmd_dummy_run {
@@ -47,6 +52,10 @@ struct lmd_dummy_run {
     uint64_t                nchunks;
     uint64_t                seed;
     atomic_uint_fast64_t    next;
+    uint16_t               *tables[LMD_DUMMY_TABLES];
+    float                   table_scale[LMD_DUMMY_TABLES];
+    int                     table_dtype[LMD_DUMMY_TABLES];
+    size_t                  ntables;
 };
 
 
@@ -98,7 +107,16 @@ lmd_dummy_chunk(const struct lmd_dummy_run *run,
                                                 + 0x632be59bd9b4e019ull))
         ^ lmd_dummy_mix(c + 0xd1b54a32d192ed03ull);
     i = from;
-    if (j->dtype == LMD_DTYPE_F32) {
+    if (j->table != NULL) {
+        /* A 16-bit draw indexes its converted value: f16 conversion is
+         * branchy, and this is the bulk of a model. */
+        while (i < to) {
+            r = lmd_dummy_next(&s);
+            for (b = 0; b < 4 && i < to; b++, i++, r >>= 16) {
+                h[i] = j->table[(uint16_t) r];
+            }
+        }
+    } else if (j->dtype == LMD_DTYPE_F32) {
         k = j->scale / 2147483648.0f;
         while (i < to) {
             r = lmd_dummy_next(&s);
@@ -221,6 +239,65 @@ lmd_dummy_jobs(const struct lmd_model_weights *w, struct lmd_dummy_job *jobs,
 }
 
 
+/* The value of every 16-bit draw for a job's dtype and scale. */
+static uint16_t *
+lmd_dummy_table(int dtype, float scale)
+{
+    uint16_t  *t;
+    uint32_t   u;
+    float      k, v;
+
+    t = malloc(65536 * sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    k = scale / 32768.0f;
+    for (u = 0; u < 65536; u++) {
+        v = (float) (int16_t) (uint16_t) u * k;
+        t[u] = dtype == LMD_DTYPE_F16 ? lmd_f32_to_f16(v)
+                                      : lmd_f32_to_bf16(v);
+    }
+    return t;
+}
+
+
+/* Gives each f16/bf16 job a table, shared by the jobs of one scale; a
+ * job left without one (no memory, too many scales) converts as it
+ * goes, to the same values. */
+static void
+lmd_dummy_tables(struct lmd_dummy_run *run)
+{
+    struct lmd_dummy_job  *j;
+    size_t                 i, k;
+
+    for (i = 0; i < run->njobs; i++) {
+        j = &run->jobs[i];
+        if (j->dtype == LMD_DTYPE_F32 || j->scale == 0) {
+            continue;
+        }
+        for (k = 0; k < run->ntables; k++) {
+            if (run->table_dtype[k] == j->dtype
+                && run->table_scale[k] == j->scale)
+            {
+                break;
+            }
+        }
+        if (k == run->ntables && k < LMD_DUMMY_TABLES) {
+            run->tables[k] = lmd_dummy_table(j->dtype, j->scale);
+            if (run->tables[k] == NULL) {
+                continue;
+            }
+            run->table_dtype[k] = j->dtype;
+            run->table_scale[k] = j->scale;
+            run->ntables++;
+        }
+        if (k < run->ntables) {
+            j->table = run->tables[k];
+        }
+    }
+}
+
+
 int
 lmd_model_dummy_fill(struct lmd_model_weights *w, uint64_t seed, char *err,
     size_t errlen)
@@ -242,6 +319,7 @@ lmd_model_dummy_fill(struct lmd_model_weights *w, uint64_t seed, char *err,
     lmd_dummy_jobs(w, run.jobs, &run.njobs, &run.nchunks);
     run.seed = seed;
     atomic_init(&run.next, 0);
+    lmd_dummy_tables(&run);
 
     ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     nthreads = ncpu > 1 ? (size_t) ncpu : 1;
@@ -262,6 +340,9 @@ lmd_model_dummy_fill(struct lmd_model_weights *w, uint64_t seed, char *err,
     lmd_dummy_worker(&run);
     for (i = 0; i < nthreads; i++) {
         pthread_join(tid[i], NULL);
+    }
+    for (i = 0; i < run.ntables; i++) {
+        free(run.tables[i]);
     }
     free(run.jobs);
     return LMD_OK;
