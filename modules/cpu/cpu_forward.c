@@ -24,11 +24,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A pass smaller than this many elements runs on the engine thread. */
+/* A pass smaller than this many elements runs on the engine thread
+ * (a test build may set 0 to split every pass). */
+#ifndef CPU_ROWS_SERIAL
 #define CPU_ROWS_SERIAL     (32u * 1024)
+#endif
 /* The most new tokens in one step (sizes stay far from overflow). */
 #define CPU_MAX_STEP_TOKENS (1u << 22)
 #define CPU_ALIGN           64
+/* Columns of silu(gate) * up per unit of work. */
+#define CPU_SWIGLU_PART     1024
 
 struct cpu_step;
 
@@ -412,17 +417,23 @@ cpu_residual_norm_rows(struct cpu_step *st, uint32_t r0, uint32_t r1)
 }
 
 
-/* hb2 = silu(gate) * up, from hb's gate | up halves. */
+/* hb2 = silu(gate) * up, from hb's gate | up halves.  A unit is a part
+ * of CPU_SWIGLU_PART columns of one row, so that even one token's
+ * exponentials are spread over the threads. */
 static void
-cpu_swiglu_rows(struct cpu_step *st, uint32_t r0, uint32_t r1)
+cpu_swiglu_parts(struct cpu_step *st, uint32_t u0, uint32_t u1)
 {
     struct cpu_scratch  *s = &st->e->s;
-    uint32_t             i, n = st->e->d.inter;
+    uint32_t             u, i, c, w, n = st->e->d.inter;
+    uint32_t             parts = (n + CPU_SWIGLU_PART - 1) / CPU_SWIGLU_PART;
     const float         *gate;  /* [inter], then up [inter] */
 
-    for (i = r0; i < r1; i++) {
+    for (u = u0; u < u1; u++) {
+        i = u / parts;
+        c = (u % parts) * CPU_SWIGLU_PART;
+        w = n - c < CPU_SWIGLU_PART ? n - c : CPU_SWIGLU_PART;
         gate = s->hb + (size_t) i * 2 * n;
-        cpu_swiglu(s->hb2 + (size_t) i * n, gate, gate + n, n);
+        cpu_swiglu(s->hb2 + (size_t) i * n + c, gate + c, gate + n + c, w);
     }
 }
 
@@ -511,7 +522,9 @@ cpu_forward(struct cpu_engine *e, const struct lmd_batch *batch, char *err,
 
         /* MLP: xb (normed) -> gate | up -> silu(gate) * up -> xb */
         cpu_matmul(e->pool, &l->w_gate_up, s->xb, n, s->hb);
-        cpu_rows(&st, n, d->inter, cpu_swiglu_rows);
+        cpu_rows(&st, n * ((d->inter + CPU_SWIGLU_PART - 1)
+                           / CPU_SWIGLU_PART),
+                 CPU_SWIGLU_PART * 8, cpu_swiglu_parts);
         cpu_matmul(e->pool, &l->w_down, s->hb2, n, s->xb);
         st.norm = last ? e->w.final_norm : e->w.layers[layer + 1].attn_norm;
         cpu_rows(&st, n, d->hidden, cpu_residual_norm_rows);
