@@ -8,13 +8,24 @@
  * softmaxes them in f32 and sums the values with those weights.  A
  * query head h reads KV head h / group (grouped-query attention).
  *
+ * Keys are stored transposed within a block ([head_dim][block_size] per
+ * KV head), values as rows ([block_size][head_dim]).  A query row's
+ * scores for eight consecutive positions are then one vector:
+ *
+ *   s[p .. p+7] += q[i] * Kt[i][p .. p+7]    for i = 0 .. head_dim-1
+ *
+ * with no horizontal sums; each lane adds its products in order of i, the
+ * same whether it runs in a vector or in the scalar tail, so a score
+ * never depends on where its position falls.  Values are summed the
+ * natural way, out[.] += p_t * V[t][.], positions ascending.
+ *
  * Design: the work is cut into tasks (struct cpu_att_task), each a few
  * query heads of one KV head times a few consecutive tokens of one
  * sequence: at most CPU_ATT_ROWS rows that walk the same keys, so every
- * K or V row streamed from a block serves all of them while it is in L1.
- * Tasks are cut finer (fewer heads each) when there would be too few to
- * keep the threads busy.  How rows are grouped never changes what a row
- * computes: its dot products, softmax and weighted sum run in the same
+ * K or V element streamed from a block serves all of them while it is in
+ * L1.  Tasks are cut finer (fewer heads each) when there would be too few
+ * to keep the threads busy.  How rows are grouped never changes what a
+ * row computes: its scores, softmax and weighted sum run in the same
  * order whatever task it lands in, so results do not depend on the
  * batch or the thread count.
  */
@@ -26,14 +37,16 @@
 
 
 /* The task is compiled for AVX-512 and AVX2 as well, and the best the
- * cpu has is picked at load (an ifunc): its dot products and sums are
- * written lane by lane, so every clone computes the same bits. */
+ * cpu has is picked at load (an ifunc): its vectors are GCC's generic
+ * eight-lane ones, so every clone computes the same bits. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CPU_ATT_CLONES  __attribute__((target_clones("avx512f", "avx2",    \
                                                      "default")))
 #else
 #define CPU_ATT_CLONES
 #endif
+
+typedef float cpu_v8 __attribute__((vector_size(32)));
 
 struct cpu_att_ctx {
     struct cpu_engine          *e;
@@ -42,8 +55,9 @@ struct cpu_att_ctx {
 };
 
 
-/* One KV head's run of block_size rows (K: which 0, V: which 1) in a
- * block of the cache. */
+/* One KV head's run in a block of the cache: K transposed
+ * ([head_dim][block_size], which 0) or V ([block_size][head_dim],
+ * which 1). */
 static inline float *
 cpu_kv_run(const struct cpu_engine *e, uint32_t block, uint32_t layer,
     uint32_t which, uint32_t kv_head)
@@ -64,22 +78,26 @@ cpu_kv_write(struct cpu_engine *e, const struct lmd_batch *b,
     const struct cpu_scratch    *s = &e->s;
     const struct lmd_seq_input  *q;
     const float                 *k, *v;     /* [n_kv_heads][head_dim] */
-    uint32_t                     i, h, pos, block, off;
-    size_t                       bytes;
+    float                       *kt;        /* [head_dim][block_size] */
+    uint32_t                     i, h, j, pos, block, off, bs;
 
-    bytes = d->head_dim * sizeof(float);
+    bs = e->kv.block_size;
     for (i = tok0; i < tok1; i++) {
         q = &b->seqs[s->tok_seq[i]];
         pos = s->tok_pos[i];
-        block = q->blocks[pos / e->kv.block_size];
-        off = (pos % e->kv.block_size) * d->head_dim;
+        block = q->blocks[pos / bs];
+        off = pos % bs;
         k = s->qkv + (size_t) i * d->qkv_dim + d->q_dim;
         v = k + d->kv_dim;
         for (h = 0; h < d->n_kv_heads; h++) {
-            memcpy(cpu_kv_run(e, block, layer, 0, h) + off,
-                   k + (size_t) h * d->head_dim, bytes);
-            memcpy(cpu_kv_run(e, block, layer, 1, h) + off,
-                   v + (size_t) h * d->head_dim, bytes);
+            kt = cpu_kv_run(e, block, layer, 0, h) + off;
+            for (j = 0; j < d->head_dim; j++) {
+                kt[(size_t) j * bs] = k[(size_t) h * d->head_dim + j];
+            }
+            memcpy(cpu_kv_run(e, block, layer, 1, h)
+                   + (size_t) off * d->head_dim,
+                   v + (size_t) h * d->head_dim,
+                   d->head_dim * sizeof(float));
         }
     }
 }
@@ -164,6 +182,111 @@ cpu_attention_plan(struct cpu_engine *e, const struct lmd_batch *b,
 
 /* ------------------------------------------------------------ attention */
 
+/* Scores of one query row for positions [c0, c1) of a block: lane p sums
+ * q[i] * Kt[i][p] over i in order, then scales.  Four vectors at a time
+ * keep four independent sums in flight; every path computes a position
+ * the same way. */
+static inline void
+cpu_att_scores(const float *kt, uint32_t bs, uint32_t c0, uint32_t c1,
+    const float *q, uint32_t head_dim, float scale, float *out)
+{
+    cpu_v8        a0, a1, a2, a3, k0, k1, k2, k3;
+    const float  *kp;
+    uint32_t      c, i;
+    float         a;
+
+    for (c = c0; c + 32 <= c1; c += 32) {
+        a0 = a1 = a2 = a3 = (cpu_v8) { 0, 0, 0, 0, 0, 0, 0, 0 };
+        for (i = 0; i < head_dim; i++) {
+            kp = kt + (size_t) i * bs + c;
+            memcpy(&k0, kp, sizeof(k0));
+            memcpy(&k1, kp + 8, sizeof(k1));
+            memcpy(&k2, kp + 16, sizeof(k2));
+            memcpy(&k3, kp + 24, sizeof(k3));
+            a0 += q[i] * k0;
+            a1 += q[i] * k1;
+            a2 += q[i] * k2;
+            a3 += q[i] * k3;
+        }
+        a0 *= scale;
+        a1 *= scale;
+        a2 *= scale;
+        a3 *= scale;
+        memcpy(out + (c - c0), &a0, sizeof(a0));
+        memcpy(out + (c - c0) + 8, &a1, sizeof(a1));
+        memcpy(out + (c - c0) + 16, &a2, sizeof(a2));
+        memcpy(out + (c - c0) + 24, &a3, sizeof(a3));
+    }
+    for (; c + 8 <= c1; c += 8) {
+        a0 = (cpu_v8) { 0, 0, 0, 0, 0, 0, 0, 0 };
+        for (i = 0; i < head_dim; i++) {
+            memcpy(&k0, kt + (size_t) i * bs + c, sizeof(k0));
+            a0 += q[i] * k0;
+        }
+        a0 *= scale;
+        memcpy(out + (c - c0), &a0, sizeof(a0));
+    }
+    for (; c < c1; c++) {
+        a = 0.0f;
+        for (i = 0; i < head_dim; i++) {
+            a += q[i] * kt[(size_t) i * bs + c];
+        }
+        out[c - c0] = a * scale;
+    }
+}
+
+
+/* out += sum of w[p] * V[p] for the n rows of v ([n][head_dim]), p
+ * ascending: 32 columns at a time held in registers across the rows.
+ * Each element adds its terms in the same order on every path. */
+static inline void
+cpu_att_values(const float *v, uint32_t n, const float *w,
+    uint32_t head_dim, float *out)
+{
+    cpu_v8        a0, a1, a2, a3, v0, v1, v2, v3;
+    const float  *vp;
+    uint32_t      c, p;
+    float         a;
+
+    for (c = 0; c + 32 <= head_dim; c += 32) {
+        memcpy(&a0, out + c, sizeof(a0));
+        memcpy(&a1, out + c + 8, sizeof(a1));
+        memcpy(&a2, out + c + 16, sizeof(a2));
+        memcpy(&a3, out + c + 24, sizeof(a3));
+        for (p = 0; p < n; p++) {
+            vp = v + (size_t) p * head_dim + c;
+            memcpy(&v0, vp, sizeof(v0));
+            memcpy(&v1, vp + 8, sizeof(v1));
+            memcpy(&v2, vp + 16, sizeof(v2));
+            memcpy(&v3, vp + 24, sizeof(v3));
+            a0 += w[p] * v0;
+            a1 += w[p] * v1;
+            a2 += w[p] * v2;
+            a3 += w[p] * v3;
+        }
+        memcpy(out + c, &a0, sizeof(a0));
+        memcpy(out + c + 8, &a1, sizeof(a1));
+        memcpy(out + c + 16, &a2, sizeof(a2));
+        memcpy(out + c + 24, &a3, sizeof(a3));
+    }
+    for (; c + 8 <= head_dim; c += 8) {
+        memcpy(&a0, out + c, sizeof(a0));
+        for (p = 0; p < n; p++) {
+            memcpy(&v0, v + (size_t) p * head_dim + c, sizeof(v0));
+            a0 += w[p] * v0;
+        }
+        memcpy(out + c, &a0, sizeof(a0));
+    }
+    for (; c < head_dim; c++) {
+        a = out[c];
+        for (p = 0; p < n; p++) {
+            a += w[p] * v[(size_t) p * head_dim + c];
+        }
+        out[c] = a;
+    }
+}
+
+
 CPU_ATT_CLONES static void
 cpu_att_task_run(void *arg, uint32_t task, uint32_t thread)
 {
@@ -177,9 +300,10 @@ cpu_att_task_run(void *arg, uint32_t task, uint32_t thread)
     float                       *out[CPU_ATT_ROWS]; /* [head_dim] each */
     float                       *sc[CPU_ATT_ROWS];  /* scores, from lo */
     uint32_t                     lo[CPU_ATT_ROWS], hi[CPU_ATT_ROWS];
-    const float                 *k, *v;     /* [block_size][head_dim] */
+    const float                 *kt;    /* [head_dim][block_size] */
+    const float                 *v;     /* [block_size][head_dim] */
     uint32_t                     nr, r, i, j, h, tok, p, end, bs, t_lo;
-    uint32_t                     t_hi;
+    uint32_t                     t_hi, base, r0, r1;
     float                       *scores;    /* [CPU_ATT_ROWS][cap_ctx] */
 
     bs = e->kv.block_size;
@@ -209,19 +333,19 @@ cpu_att_task_run(void *arg, uint32_t task, uint32_t thread)
     t_lo = lo[0];
     t_hi = hi[nr - 1];
 
-    /* Scores: one block's keys at a time, each key against every row
-     * whose window holds it (hot loop). */
-    for (p = t_lo; p < t_hi; ) {
-        k = cpu_kv_run(e, q->blocks[p / bs], c->layer, 0, t->kv_head)
-            + (size_t) (p % bs) * d->head_dim;
-        end = (p / bs + 1) * bs;
-        end = end < t_hi ? end : t_hi;
-        for (; p < end; p++, k += d->head_dim) {
-            for (r = 0; r < nr; r++) {
-                if (p >= lo[r] && p < hi[r]) {
-                    sc[r][p - t_lo] = cpu_dot(qr[r], k, d->head_dim)
-                                      * d->att_scale;
-                }
+    /* Scores: a block's keys at a time, each row over the part of the
+     * block its window holds (hot loop). */
+    for (p = t_lo; p < t_hi; p = end) {
+        kt = cpu_kv_run(e, q->blocks[p / bs], c->layer, 0, t->kv_head);
+        base = p - p % bs;                  /* the block's first position */
+        end = base + bs < t_hi ? base + bs : t_hi;
+        for (r = 0; r < nr; r++) {
+            r0 = lo[r] > p ? lo[r] : p;
+            r1 = hi[r] < end ? hi[r] : end;
+            if (r0 < r1) {
+                cpu_att_scores(kt, bs, r0 - base, r1 - base, qr[r],
+                               d->head_dim, d->att_scale,
+                               sc[r] + (r0 - t_lo));
             }
         }
     }
@@ -232,16 +356,17 @@ cpu_att_task_run(void *arg, uint32_t task, uint32_t thread)
     }
 
     /* The weighted sum of values, positions ascending (hot loop). */
-    for (p = t_lo; p < t_hi; ) {
-        v = cpu_kv_run(e, q->blocks[p / bs], c->layer, 1, t->kv_head)
-            + (size_t) (p % bs) * d->head_dim;
-        end = (p / bs + 1) * bs;
-        end = end < t_hi ? end : t_hi;
-        for (; p < end; p++, v += d->head_dim) {
-            for (r = 0; r < nr; r++) {
-                if (p >= lo[r] && p < hi[r]) {
-                    cpu_axpy(out[r], sc[r][p - t_lo], v, d->head_dim);
-                }
+    for (p = t_lo; p < t_hi; p = end) {
+        v = cpu_kv_run(e, q->blocks[p / bs], c->layer, 1, t->kv_head);
+        base = p - p % bs;
+        end = base + bs < t_hi ? base + bs : t_hi;
+        for (r = 0; r < nr; r++) {
+            r0 = lo[r] > p ? lo[r] : p;
+            r1 = hi[r] < end ? hi[r] : end;
+            if (r0 < r1) {
+                cpu_att_values(v + (size_t) (r0 - base) * d->head_dim,
+                               r1 - r0, sc[r] + (r0 - t_lo), d->head_dim,
+                               out[r]);
             }
         }
     }

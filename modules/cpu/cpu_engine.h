@@ -188,30 +188,8 @@ void  cpu_swiglu(float *out, const float *gate, const float *up,
 void  cpu_softmax(float *x, uint32_t n);
 
 
-/* The dot product in eight partial sums (one AVX register's worth),
- * added up in a fixed order: the same bits whatever vector width the
- * caller is compiled for.  Inline, so attention's cloned loops get the
- * width of their clone. */
-static inline float
-cpu_dot(const float *a, const float *b, uint32_t n)
-{
-    float     acc[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    uint32_t  i, j;
-
-    for (i = 0; i + 8 <= n; i += 8) {
-        for (j = 0; j < 8; j++) {
-            acc[j] += a[i + j] * b[i + j];
-        }
-    }
-    for (j = 0; i < n; i++, j++) {
-        acc[j] += a[i] * b[i];
-    }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5]))
-           + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
-
-/* y += a * x. */
+/* y += a * x: attention's weighted sum of values.  Inline, so that
+ * attention's cloned loops get the vector width of their clone. */
 static inline void
 cpu_axpy(float *y, float a, const float *x, uint32_t n)
 {
