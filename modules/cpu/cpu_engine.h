@@ -79,10 +79,12 @@ struct cpu_weights {
 
 /* Block b holds block_size positions of every layer and KV head:
  *
- *   kv[b][layer][0 = K, 1 = V][kv_head][position in block][head_dim]
+ *   kv[b][layer][0][kv_head][head_dim][position in block]   keys
+ *   kv[b][layer][1][kv_head][position in block][head_dim]   values
  *
  * so one head's keys (or values) within a block are one contiguous run
- * that attention streams through. */
+ * that attention streams through; keys are transposed so that scores
+ * come eight positions to a vector (cpu_attention.c). */
 struct cpu_kv {
     float      *data;           /* [n_blocks][block_floats]; mmap'ed */
     size_t      map_bytes;

@@ -506,10 +506,8 @@ cpu_forward(struct cpu_engine *e, const struct lmd_batch *batch, char *err,
                 return -1;
             }
         }
-        if (last) {
-            if (st.n_logits == 0) {
-                return 0;                   /* the cache is written */
-            }
+        if (last && st.n_logits == 0) {
+            return 0;                       /* the cache is written */
         }
         cpu_attention(e, batch, layer, n_tasks);
         if (last) {
