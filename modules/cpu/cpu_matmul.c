@@ -8,8 +8,9 @@
  * (cpu_gemm.h).  There are a few tasks per thread, handed out in order,
  * so that a thread slowed down by another process on its core costs
  * less, yet each stays a long contiguous stream of weights (decode is
- * bound by memory bandwidth).  Products too small to be worth waking the
- * workers run on the calling thread.
+ * bound by memory bandwidth).  Tasks split the panels evenly, at
+ * multiples of 4 (a tile's height).  Products too small to be worth
+ * waking the workers run on the calling thread.
  */
 
 #include <stdlib.h>
@@ -17,15 +18,31 @@
 #include "cpu_gemm.h"
 
 #define CPU_MM_TASKS_PER_THREAD  4
-#define CPU_MM_ALIGN             8      /* panels per task, a multiple */
+#define CPU_MM_ALIGN             4      /* task bounds: multiples of this
+                                           many panels (a tile's height) */
 #define CPU_MM_SERIAL_MACS       65536  /* below this, no threads */
 
 struct cpu_mm_ctx {
     struct cpu_gemm_job  job;
     cpu_gemm_pt          gemm;
     uint32_t             panels;
-    uint32_t             per_task;      /* panels */
+    uint32_t             n_tasks;
 };
+
+
+/* Task i's first panel: an even split, rounded to CPU_MM_ALIGN. */
+static uint32_t
+cpu_mm_bound(const struct cpu_mm_ctx *ctx, uint32_t i)
+{
+    uint64_t  b;
+
+    if (i >= ctx->n_tasks) {
+        return ctx->panels;
+    }
+    b = (uint64_t) ctx->panels * i / ctx->n_tasks;
+    b = (b + CPU_MM_ALIGN / 2) / CPU_MM_ALIGN * CPU_MM_ALIGN;
+    return b < ctx->panels ? (uint32_t) b : ctx->panels;
+}
 
 
 static void
@@ -35,11 +52,8 @@ cpu_mm_task(void *arg, uint32_t task, uint32_t thread)
     uint32_t            p0, p1;
 
     (void) thread;
-    p0 = task * ctx->per_task;
-    p1 = p0 + ctx->per_task;
-    if (p1 > ctx->panels) {
-        p1 = ctx->panels;
-    }
+    p0 = cpu_mm_bound(ctx, task);
+    p1 = cpu_mm_bound(ctx, task + 1);
     if (p0 < p1) {
         ctx->gemm(&ctx->job, p0, p1);
     }
@@ -50,7 +64,7 @@ void
 cpu_matmul(struct cpu_pool *pool, const struct cpu_weight *w,
     const float *x, uint32_t m, float *y)
 {
-    uint32_t                    threads, n_tasks, per;
+    uint32_t                    threads, n_tasks;
     uint64_t                    macs;
     size_t                      xb_bytes;
     void                       *xb, *xb_own;
@@ -88,20 +102,17 @@ cpu_matmul(struct cpu_pool *pool, const struct cpu_weight *w,
 
     threads = cpu_pool_threads(pool);
     macs = (uint64_t) m * w->rows * w->cols;
-    if (threads == 1 || macs < CPU_MM_SERIAL_MACS
-        || ctx.panels <= CPU_MM_ALIGN)
-    {
+    n_tasks = threads * CPU_MM_TASKS_PER_THREAD;
+    if (n_tasks > ctx.panels / CPU_MM_ALIGN) {
+        n_tasks = ctx.panels / CPU_MM_ALIGN;
+    }
+    if (threads == 1 || macs < CPU_MM_SERIAL_MACS || n_tasks < 2) {
         ctx.gemm(&ctx.job, 0, ctx.panels);
         free(xb_own);
         return;
     }
 
-    n_tasks = threads * CPU_MM_TASKS_PER_THREAD;
-    per = (ctx.panels + n_tasks - 1) / n_tasks;
-    per = (per + CPU_MM_ALIGN - 1) / CPU_MM_ALIGN * CPU_MM_ALIGN;
-    ctx.per_task = per;
-    n_tasks = (ctx.panels + per - 1) / per;
-
+    ctx.n_tasks = n_tasks;
     cpu_pool_run(pool, n_tasks, cpu_mm_task, &ctx);
     free(xb_own);
 }

@@ -387,15 +387,15 @@ LMD_TEST(matmul_small_shapes)
 }
 
 
-/* Assumption: shapes past the kernels' blocks (columns past 256, tokens
- * past 96, more panels than one task) and the real models' odd sizes
- * keep the same guarantees, with more threads than cores too. */
+/* Assumption: shapes past the kernels' blocks (columns past 256 and 512,
+ * tokens past 192, more panels than one task) and the real models' odd
+ * sizes keep the same guarantees, with more threads than cores too. */
 LMD_TEST(matmul_blocked_shapes)
 {
     static const struct {
         uint32_t  rows, cols, m;
     } shapes[] = {
-        { 70, 600, 100 },
+        { 70, 600, 200 },
         { 200, 172, 130 },
         { 130, 896, 7 },
         { 300, 513, 2 },
