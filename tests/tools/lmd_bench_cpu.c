@@ -709,11 +709,12 @@ run(const struct bench_opts *opt, const struct lmd_module *m,
                 }
             }
             t = now_s() - t0;
-            if (opt->verbose) {
-                fprintf(stderr, "  rep %d: decode %u tokens in %.3f s\n",
-                        r + 1, opt->gen, t);
-            }
             b1 = bw_measure(bw, 3);
+            if (opt->verbose) {
+                fprintf(stderr, "  rep %d: decode %u tokens in %.3f s; "
+                        "bw %.1f GB/s before, %.1f after\n", r + 1,
+                        opt->gen, t, b0 / 1e9, b1 / 1e9);
+            }
             if (t > 0 && opt->gen / t > res->decode_tps) {
                 res->decode_tps = opt->gen / t;
             }
