@@ -7,7 +7,9 @@
  * accumulators of the 16 registers; 4 x 1 for decode), each lane one
  * (row, token) chain of FMAs in k order, so the results equal the
  * AVX-512 FMA kernel's bit for bit (BF16 there may use vdpbf16ps
- * instead).
+ * instead).  For prompts each group's column block of F16, BF16 or I8
+ * weights is widened once into an f32 buffer that every token tile of
+ * the block reuses.
  */
 
 #include <immintrin.h>
@@ -15,7 +17,7 @@
 #include "cpu_gemm.h"
 
 #define CPU_256_KC      256     /* columns per block (even) */
-#define CPU_256_NC      96      /* tokens per block */
+#define CPU_256_NC      192     /* tokens per block */
 #define CPU_256_PMAX    4
 #define CPU_256_TMAX    3
 
@@ -36,24 +38,27 @@ struct cpu_tile {
     size_t           ys;        /* floats from token to token (rows) */
     const float     *scale;     /* I8 after the last block, else NULL */
     uint32_t         k0, k1;    /* columns [k0, k1); k0 even */
+    uint32_t         kw;        /* the column w points at */
+    size_t           ks;        /* bytes from column to column of w
+                                   (F32, F16, I8) */
     int              first;     /* k0 == 0: start from zero */
     int              nv[CPU_256_PMAX];      /* rows of each panel */
 };
 
 
-/* Column k of a panel, rows 8h .. 8h + 7, as f32. */
+/* Rows 8h .. 8h + 7 of the panel column at p, as f32. */
 static inline __attribute__((always_inline)) __m256
-cpu_256_load(const int kind, const char *p, size_t k, int h)
+cpu_256_load(const int kind, const char *p, int h)
 {
     switch (kind) {
     case CPU_K_F32:
-        return _mm256_loadu_ps((const float *) (p + k * 64 + h * 32));
+        return _mm256_loadu_ps((const float *) (p + h * 32));
     case CPU_K_F16:
         return _mm256_cvtph_ps(
-            _mm_loadu_si128((const __m128i *) (p + k * 32 + h * 16)));
+            _mm_loadu_si128((const __m128i *) (p + h * 16)));
     default:
         return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
-            _mm_loadl_epi64((const __m128i *) (p + k * 16 + h * 8))));
+            _mm_loadl_epi64((const __m128i *) (p + h * 8))));
     }
 }
 
@@ -166,10 +171,13 @@ cpu_256_tile(const int kind, const int P, const int T,
         }
 
     } else {
-        for (k = a->k0; k < a->k1; k++) {
+        const size_t  ks = a->ks;
+        size_t        off = (a->k0 - a->kw) * ks;
+
+        for (k = a->k0; k < a->k1; k++, off += ks) {
 #pragma GCC unroll 8
             for (v = 0; v < 2 * P; v++) {
-                wv[v] = cpu_256_load(kind, wp[v / 2], k, v % 2);
+                wv[v] = cpu_256_load(kind, wp[v / 2] + off, v % 2);
             }
 #pragma GCC unroll 4
             for (t = 0; t < T; t++) {
@@ -182,7 +190,7 @@ cpu_256_tile(const int kind, const int P, const int T,
         }
     }
 
-    if (kind == CPU_K_I8 && a->scale != NULL) {
+    if (a->scale != NULL) {
 #pragma GCC unroll 8
         for (v = 0; v < 2 * P; v++) {
             wv[v] = _mm256_loadu_ps(a->scale + (size_t) v * 8);
@@ -243,6 +251,48 @@ static const cpu_256_tile_pt  cpu_256_tiles[CPU_K_COUNT][3][4] = {
 };
 
 
+/* Widens columns [k0, k1) of np panels from panel g into buf as f32,
+ * interleaved: column k of panel p at ((k - k0) * np + p) * 16 floats. */
+static void
+cpu_256_pack(const struct cpu_weight *w, int kind, uint32_t g, uint32_t np,
+    uint32_t k0, uint32_t k1, size_t pstride, float *buf)
+{
+    const char     *src;
+    float          *o;
+    uint32_t        p, k;
+    int             h;
+    __m256i         v;
+    const __m256i   hi = _mm256_set1_epi32((int) 0xffff0000u);
+
+    for (p = 0; p < np; p++) {
+        src = (const char *) w->data + (size_t) (g + p) * pstride;
+        for (k = k0; k < k1; k++) {
+            o = buf + ((size_t) (k - k0) * np + p) * CPU_PANEL;
+            for (h = 0; h < 2; h++) {
+                switch (kind) {
+                case CPU_K_F16:
+                    _mm256_storeu_ps(o + h * 8,
+                                     cpu_256_load(kind, src + k * 32, h));
+                    break;
+                case CPU_K_I8:
+                    _mm256_storeu_ps(o + h * 8,
+                                     cpu_256_load(kind, src + k * 16, h));
+                    break;
+                default:
+                    /* BF16 pairs: the even column low, the odd high. */
+                    v = _mm256_loadu_si256((const __m256i *)
+                        (src + (size_t) (k / 2) * 64 + h * 32));
+                    v = k & 1 ? _mm256_and_si256(v, hi)
+                              : _mm256_slli_epi32(v, 16);
+                    _mm256_storeu_ps(o + h * 8, _mm256_castsi256_ps(v));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+
 void
 cpu_gemm_avx2(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
 {
@@ -250,8 +300,11 @@ cpu_gemm_avx2(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
     struct cpu_tile           a;
     uint32_t                  m, kp, kc, k0, k1, t0, t1, t, nt, g, np;
     uint32_t                  P, T, pi;
-    size_t                    esize;
-    int                       kind, p, nv;
+    size_t                    esize, pstride;
+    int                       kind, tkind, pack, p, nv;
+    /* A group's column block widened to f32 (prompts): 2 panels x
+     * CPU_256_KC columns, 32 KiB. */
+    float                     buf[2 * CPU_256_KC * CPU_PANEL];
 
     m = job->m;
     kp = cpu_weight_kp(w);
@@ -274,40 +327,57 @@ cpu_gemm_avx2(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
         break;
     }
 
-    /* Decode: 4 panels x 1 token; else 2 x 3 tiles over column blocks
-     * (BF16's odd columns need registers too: 1 x 3 there). */
+    /* Decode: 4 panels x 1 token, straight from the panels; 2 x 3 tiles
+     * for a few tokens (BF16's pairs need registers: 1 x 3 there).
+     * Prompts: each group's column block is widened once into buf (F16,
+     * I8, BF16) and every 2 x 3 token tile runs the F32 loop on it. */
+    pack = m > 8 && kind != CPU_K_F32;
     if (m == 1) {
         P = 4;
         T = 1;
         kc = kp;
     } else {
-        P = kind == CPU_K_BF16 ? 1 : 2;
+        P = kind == CPU_K_BF16 && !pack ? 1 : 2;
         T = 3;
         kc = m <= 8 ? kp : CPU_256_KC;
     }
+    tkind = pack ? CPU_K_F32 : kind;
 
-    a.pstride = (size_t) kp * CPU_PANEL * esize;
+    pstride = (size_t) kp * CPU_PANEL * esize;
     a.xs = w->cols;
     a.ys = w->rows;
 
-    for (k0 = 0; k0 < w->cols; k0 = k1) {
-        k1 = w->cols - k0 > kc ? k0 + kc : w->cols;
-        a.k0 = k0;
-        a.k1 = k1;
-        a.first = k0 == 0;
+    /* Token block, panel group, column block: the group's partial sums
+     * stay in cache between column blocks. */
+    for (t0 = 0; t0 < m; t0 = t1) {
+        t1 = m - t0 > CPU_256_NC ? t0 + CPU_256_NC : m;
 
-        for (t0 = 0; t0 < m; t0 = t1) {
-            t1 = m - t0 > CPU_256_NC ? t0 + CPU_256_NC : m;
+        for (g = p0; g < p1; g += np) {
+            np = p1 - g >= P ? P : 1;
+            pi = np == 4 ? 2 : (np == 2 ? 1 : 0);
+            for (p = 0; p < (int) np; p++) {
+                nv = (int) w->rows - (int) (g + p) * CPU_PANEL;
+                a.nv[p] = nv > 16 ? 16 : nv;
+            }
 
-            for (g = p0; g < p1; g += np) {
-                np = p1 - g >= P ? P : 1;
-                pi = np == 4 ? 2 : (np == 2 ? 1 : 0);
-                a.w = (const char *) w->data + (size_t) g * a.pstride;
+            for (k0 = 0; k0 < w->cols; k0 = k1) {
+                k1 = w->cols - k0 > kc ? k0 + kc : w->cols;
+                a.k0 = k0;
+                a.k1 = k1;
+                a.first = k0 == 0;
                 a.scale = kind == CPU_K_I8 && k1 == w->cols
                           ? w->scale + (size_t) g * CPU_PANEL : NULL;
-                for (p = 0; p < (int) np; p++) {
-                    nv = (int) w->rows - (int) (g + p) * CPU_PANEL;
-                    a.nv[p] = nv > 16 ? 16 : nv;
+                if (pack) {
+                    cpu_256_pack(w, kind, g, np, k0, k1, pstride, buf);
+                    a.w = (const char *) buf;
+                    a.pstride = 64;
+                    a.kw = k0;
+                    a.ks = (size_t) np * 64;
+                } else {
+                    a.w = (const char *) w->data + (size_t) g * pstride;
+                    a.pstride = pstride;
+                    a.kw = 0;
+                    a.ks = CPU_PANEL * esize;
                 }
 
                 for (t = t0; t < t1; t += nt) {
@@ -315,7 +385,7 @@ cpu_gemm_avx2(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
                     a.x = job->x + (size_t) t * w->cols;
                     a.y = job->y + (size_t) t * w->rows
                           + (size_t) g * CPU_PANEL;
-                    cpu_256_tiles[kind][pi][nt](&a);
+                    cpu_256_tiles[tkind][pi][nt](&a);
                 }
             }
         }
