@@ -162,6 +162,52 @@ cpu_pack_row(struct cpu_weight *w, uint32_t r, const float *row,
 }
 
 
+/* Stores row r of src, already in w's dtype, into the panels. */
+static void
+cpu_pack_raw(struct cpu_weight *w, uint32_t r, const struct lmd_wmat *src)
+{
+    size_t           k, n, lane, base, kp;
+    const uint16_t  *s16;
+    const float     *s32;
+    uint16_t        *u16;
+    float           *f32;
+
+    n = w->cols;
+    kp = cpu_weight_kp(w);
+    lane = r % CPU_PANEL;
+    base = (size_t) (r / CPU_PANEL) * kp * CPU_PANEL;
+
+    switch (w->dtype) {
+    case LMD_DTYPE_F32:
+        s32 = (const float *) src->data + (size_t) r * n;
+        f32 = (float *) w->owned + base + lane;
+        for (k = 0; k < n; k++) {
+            f32[k * CPU_PANEL] = s32[k];
+        }
+        break;
+    case LMD_DTYPE_F16:
+        s16 = (const uint16_t *) src->data + (size_t) r * n;
+        u16 = (uint16_t *) w->owned + base + lane;
+        for (k = 0; k < n; k++) {
+            u16[k * CPU_PANEL] = s16[k];
+        }
+        break;
+    default:
+        /* BF16: pairs of columns side by side in each lane. */
+        s16 = (const uint16_t *) src->data + (size_t) r * n;
+        u16 = (uint16_t *) w->owned + base + lane * 2;
+        for (k = 0; k + 1 < n; k += 2) {
+            u16[k * CPU_PANEL] = s16[k];
+            u16[k * CPU_PANEL + 1] = s16[k + 1];
+        }
+        if (k < n) {
+            u16[k * CPU_PANEL] = s16[k];
+        }
+        break;
+    }
+}
+
+
 /* Quantizes a row to int8; returns its scale. */
 static float
 cpu_quantize_row(const float *row, size_t n, int8_t *q)
@@ -250,6 +296,10 @@ cpu_weight_prepare(const struct lmd_wmat *src, int dtype,
     scale = (float *) ((char *) w->owned + data_bytes);
 
     for (r = 0; r < src->rows; r++) {
+        if (dtype == src->dtype) {
+            cpu_pack_raw(w, r, src);
+            continue;
+        }
         cpu_src_row(src, r, row);
         if (dtype == LMD_DTYPE_I8) {
             scale[r] = cpu_quantize_row(row, src->cols, q);
