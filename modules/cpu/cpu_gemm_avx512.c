@@ -343,25 +343,46 @@ struct cpu_512_next {
 };
 
 
-static void
-cpu_512_next(const struct cpu_weight *w, uint32_t g, uint32_t np,
-    uint32_t k1, uint32_t kc, uint32_t p1, size_t pstride, size_t esize,
-    struct cpu_512_next *nx)
+/* The group size at panel g of [g, p1) for tiles of P panels. */
+static uint32_t
+cpu_512_np(uint32_t g, uint32_t p1, uint32_t P)
 {
-    uint32_t  p, k2;
+    return p1 - g >= P ? P : (p1 - g >= 4 ? 4 : 1);
+}
 
-    if (k1 >= w->cols) {
-        /* The next group's first block. */
+
+/* After block (g, k0) comes (g', k0') in the order the driver walks:
+ * columns inside groups (kfirst 0) or groups inside columns.  Fills nx
+ * with the weights that block's pack will read (np 0: none). */
+static void
+cpu_512_next(const struct cpu_weight *w, int kinner, uint32_t g,
+    uint32_t k0, uint32_t kc, uint32_t p0, uint32_t p1, size_t pstride,
+    size_t esize, struct cpu_512_next *nx)
+{
+    uint32_t  p, np, k1;
+
+    np = cpu_512_np(g, p1, 4);
+    k1 = w->cols - k0 > kc ? k0 + kc : w->cols;
+    if (kinner) {
+        if (k1 < w->cols) {
+            k0 = k1;
+        } else {
+            g += np;
+            k0 = 0;
+        }
+    } else {
         g += np;
-        k1 = 0;
-        np = p1 - g >= 4 ? 4 : (g < p1 ? 1 : 0);
+        if (g >= p1 && k1 < w->cols) {
+            g = p0;
+            k0 = k1;
+        }
     }
-    k2 = w->cols - k1 > kc ? k1 + kc : w->cols;
-    nx->np = np;
-    nx->len = (size_t) (k2 - k1) * CPU_PANEL * esize;
-    for (p = 0; p < np; p++) {
+    nx->np = g < p1 ? cpu_512_np(g, p1, 4) : 0;
+    k1 = w->cols - k0 > kc ? k0 + kc : w->cols;
+    nx->len = (size_t) (k1 - k0) * CPU_PANEL * esize;
+    for (p = 0; p < nx->np; p++) {
         nx->at[p] = (const char *) w->data + (size_t) (g + p) * pstride
-                    + (size_t) k1 * CPU_PANEL * esize;
+                    + (size_t) k0 * CPU_PANEL * esize;
     }
 }
 
@@ -394,7 +415,7 @@ cpu_gemm_avx512(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
     uint32_t                  m, kp, kc, k0, k1, t0, t1, t, nt, g, np;
     uint32_t                  P, T, TP, pi;
     size_t                    esize, ks, pstride;
-    int                       kind, tkind, pack, p, nv;
+    int                       kind, tkind, pack, kinner, p, nv;
     struct cpu_512_next       next = { { NULL }, 0, 0 };
     /* A group's column block, widened: 4 panels x CPU_512_KC columns
      * (or x CPU_512_KC_DP / 2 pairs), 64 KiB. */
@@ -447,57 +468,73 @@ cpu_gemm_avx512(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
     a.xbs = kp / 2;
     a.ys = w->rows;
 
-    /* Token block, then panel group, then column block: the group's
-     * partial sums for the block (96 x 64 floats) stay in cache between
-     * column blocks. */
+    /* Token block, then panel group, then column block, so the group's
+     * partial sums for the block (192 x 64 floats) stay in cache between
+     * column blocks; but where the token block's x (192 x cols floats)
+     * would not fit in L2, column block before group, so that each
+     * column block of x is read from L2 by every group. */
+    kinner = (size_t) CPU_512_NC * w->cols * sizeof(float) <= (512 << 10);
+
     for (t0 = 0; t0 < m; t0 = t1) {
         t1 = m - t0 > CPU_512_NC ? t0 + CPU_512_NC : m;
+        g = p0;
+        k0 = 0;
 
-        for (g = p0; g < p1; g += np) {
-            np = p1 - g >= P ? P : (p1 - g >= 4 ? 4 : 1);
+        while (g < p1) {
+            np = cpu_512_np(g, p1, P);
             pi = np == 8 ? 2 : (np == 4 ? 1 : 0);
             TP = np == 8 ? 2 : T;
             for (p = 0; p < (int) np; p++) {
                 nv = (int) w->rows - (int) (g + p) * CPU_PANEL;
                 a.mask[p] = nv >= 16 ? 0xffff : (__mmask16) ((1u << nv) - 1);
             }
+            k1 = w->cols - k0 > kc ? k0 + kc : w->cols;
+            a.n = k1 - k0;
+            a.first = k0 == 0;
+            a.scale = kind == CPU_K_I8 && k1 == w->cols
+                      ? w->scale + (size_t) g * CPU_PANEL : NULL;
 
-            for (k0 = 0; k0 < w->cols; k0 = k1) {
-                k1 = w->cols - k0 > kc ? k0 + kc : w->cols;
-                a.n = k1 - k0;
-                a.first = k0 == 0;
-                a.scale = kind == CPU_K_I8 && k1 == w->cols
-                          ? w->scale + (size_t) g * CPU_PANEL : NULL;
+            if (pack) {
+                cpu_512_pack(w, kind, g, np, k0, k1, pstride, buf);
+                a.w = (const char *) buf;
+                a.pstride = 64;
+                a.ks = (size_t) np * 64;
+                cpu_512_next(w, kinner, g, k0, kc, p0, p1, pstride, esize,
+                             &next);
+            } else {
+                a.w = (const char *) w->data + (size_t) g * pstride
+                      + (size_t) (kind >= CPU_K_BF16 ? k0 / 2 : k0) * ks;
+                a.pstride = pstride;
+                a.ks = ks;
+            }
+
+            for (t = t0; t < t1; t += nt) {
+                nt = t1 - t > TP ? TP : t1 - t;
                 if (pack) {
-                    cpu_512_pack(w, kind, g, np, k0, k1, pstride, buf);
-                    a.w = (const char *) buf;
-                    a.pstride = 64;
-                    a.ks = (size_t) np * 64;
+                    /* Spread over the tiles: the next block to cache. */
+                    cpu_512_prefetch(&next, (t - t0) / TP,
+                                     (t1 - t0 + TP - 1) / TP);
+                }
+                a.x = job->x + (size_t) t * w->cols + k0;
+                a.xb = job->xb != NULL
+                       ? job->xb + (size_t) t * a.xbs + k0 / 2 : NULL;
+                a.y = job->y + (size_t) t * w->rows + (size_t) g * CPU_PANEL;
+                cpu_512_tiles[tkind][pi][nt](&a);
+            }
+
+            /* The next block in the walk's order. */
+            if (kinner || !pack) {
+                if (k1 < w->cols) {
+                    k0 = k1;
                 } else {
-                    a.w = (const char *) w->data + (size_t) g * pstride
-                          + (size_t) (kind >= CPU_K_BF16 ? k0 / 2 : k0) * ks;
-                    a.pstride = pstride;
-                    a.ks = ks;
+                    g += np;
+                    k0 = 0;
                 }
-
-                if (pack) {
-                    cpu_512_next(w, g, np, k1, kc, p1, pstride, esize,
-                                 &next);
-                }
-
-                for (t = t0; t < t1; t += nt) {
-                    nt = t1 - t > TP ? TP : t1 - t;
-                    if (pack) {
-                        /* Spread over the tiles: next block to L2. */
-                        cpu_512_prefetch(&next, (t - t0) / TP,
-                                         (t1 - t0 + TP - 1) / TP);
-                    }
-                    a.x = job->x + (size_t) t * w->cols + k0;
-                    a.xb = job->xb != NULL
-                           ? job->xb + (size_t) t * a.xbs + k0 / 2 : NULL;
-                    a.y = job->y + (size_t) t * w->rows
-                          + (size_t) g * CPU_PANEL;
-                    cpu_512_tiles[tkind][pi][nt](&a);
+            } else {
+                g += np;
+                if (g >= p1 && k1 < w->cols) {
+                    g = p0;
+                    k0 = k1;
                 }
             }
         }

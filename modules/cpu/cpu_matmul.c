@@ -5,10 +5,11 @@
  *
  * Tasks are whole panel ranges, so each y element is computed by one
  * kernel call from start to end and its value never depends on the split
- * (cpu_gemm.h).  There are a few tasks per thread, handed out in order,
- * so that a thread slowed down by another process on its core costs
- * less, yet each stays a long contiguous stream of weights (decode is
- * bound by memory bandwidth).  Tasks split the panels evenly, at
+ * (cpu_gemm.h).  There are a few tasks per thread (4 for decode, 2 for
+ * prompts, whose tasks reuse x from L2 the longer they are), handed out
+ * in order, so that a thread slowed down by another process on its core
+ * costs less, yet each stays a long contiguous stream of weights (decode
+ * is bound by memory bandwidth).  Tasks split the panels evenly, at
  * multiples of 4 (a tile's height).  Products too small to be worth
  * waking the workers run on the calling thread.
  */
@@ -17,10 +18,12 @@
 
 #include "cpu_gemm.h"
 
-#define CPU_MM_TASKS_PER_THREAD  4
-#define CPU_MM_ALIGN             4      /* task bounds: multiples of this
-                                           many panels (a tile's height) */
-#define CPU_MM_SERIAL_MACS       65536  /* below this, no threads */
+#define CPU_MM_TASKS_PER_THREAD         4
+#define CPU_MM_TASKS_PER_THREAD_PROMPT  2
+#define CPU_MM_ALIGN                    4   /* task bounds: multiples of
+                                               this many panels (a tile's
+                                               height) */
+#define CPU_MM_SERIAL_MACS              65536   /* below: no threads */
 
 struct cpu_mm_ctx {
     struct cpu_gemm_job  job;
@@ -102,7 +105,8 @@ cpu_matmul(struct cpu_pool *pool, const struct cpu_weight *w,
 
     threads = cpu_pool_threads(pool);
     macs = (uint64_t) m * w->rows * w->cols;
-    n_tasks = threads * CPU_MM_TASKS_PER_THREAD;
+    n_tasks = threads * (m > 8 ? CPU_MM_TASKS_PER_THREAD_PROMPT
+                               : CPU_MM_TASKS_PER_THREAD);
     if (n_tasks > ctx.panels / CPU_MM_ALIGN) {
         n_tasks = ctx.panels / CPU_MM_ALIGN;
     }

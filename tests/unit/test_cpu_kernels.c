@@ -400,6 +400,7 @@ LMD_TEST(matmul_blocked_shapes)
         { 130, 896, 7 },
         { 300, 513, 2 },
         { 24, 4864, 9 },
+        { 100, 1000, 20 },
     };
     static const int       dtypes[] = {
         LMD_DTYPE_F32, LMD_DTYPE_F16, LMD_DTYPE_BF16, LMD_DTYPE_I8
