@@ -15,14 +15,23 @@
  * lane, as vdpbf16ps wants them.  I8 scales are one f32 per row, padded
  * to whole panels with zeros.
  *
+ * Numerics: weights are widened exactly to f32 in registers (F16 by
+ * F16C, BF16 by a shift, I8 by conversion of the integer) and x stays
+ * f32; I8 is weight-only quantization, its row scale applied once at the
+ * end.  BF16 on AVX512_BF16 is the exception: vdpbf16ps on x rounded to
+ * bf16 once per product (cpu_isa.c says why).
+ *
  * Accumulation order (the determinism contract of cpu_kernels.h): every
  * y[i][r] is one chain y = fma(W[r][k], x[i][k], y) over k = 0, 1, ...,
  * cols-1 from y = 0, in f32, then (I8) y *= scale[r].  The kernels keep a
  * register tile of 16-row panels x tokens, each lane one (r, i) chain, so
  * neither the tile shape, m, the row split nor the k blocking (partial
- * sums parked in y and reloaded) changes a bit.  With vdpbf16ps (BF16 on
- * AVX512_BF16) the chain steps over column pairs instead, and x is
- * rounded to bf16 first; that mode is fixed for the process.
+ * sums parked in y and reloaded) changes a bit.  With vdpbf16ps the chain
+ * steps over column pairs instead.  The AVX2 and AVX-512 FMA kernels give
+ * the same bits; the portable one rounds the product and the sum apart.
+ * The set in use is fixed for the process.
+ *
+ * The kernels keep up to 64 KiB of scratch on the calling thread's stack.
  */
 
 #ifndef CPU_GEMM_H
