@@ -37,7 +37,7 @@
 # decode (tg) starts from an empty cache, lmd's after the prompt.
 #
 # The peer is not part of lmd and nothing here builds it.  The figures in
-# issue 4 came from llama.cpp c392e5094 (2025-02-20), built with
+# issue 4's note came from llama.cpp c392e5094 (2025-02-20), built with
 #   cmake -B build -DCMAKE_BUILD_TYPE=Release   (GGML_NATIVE: -march=native,
 #   OpenMP) && cmake --build build -t llama-bench llama-quantize
 # and GGUF files with random F16 weights in the shapes of the shapes'
@@ -228,7 +228,7 @@ then
     echo "no llama.cpp comparison: set LLAMA_BENCH=/path/to/llama-bench and" \
          "LLAMA_MODELS=DIR"
     echo "(DIR/SHAPE-F16.gguf, DIR/SHAPE-Q8_0.gguf; see bash" \
-         "tests/bench/cpu.sh -h for how the issue's peer was built)"
+         "tests/bench/cpu.sh -h for how the peer was built)"
     peer=0
 fi
 if [ "$peer" = 1 ] && [ ! -x "$LLAMA_BENCH" ]; then
