@@ -9,10 +9,12 @@
  * broadcasts x[t][k] and does P x T FMAs, each accumulator one lane per
  * (row, token) chain in k order (cpu_gemm.h).
  *
- * Decode (m <= 8): W is read once, straight from the panels, 8 panels x
- * m tokens for m <= 2 (else 4 x m), one stream per panel with a software
- * prefetch CPU_512_PF bytes ahead; the 8 chains hide the FMA latency and
- * memory is the bound.
+ * Decode (m <= 8): W is read once, straight from the panels, P panels x
+ * m tokens, one stream per panel with a software prefetch CPU_512_PF
+ * bytes ahead.  For m <= 2, P is as small as the FMA latency allows (1
+ * for vdpbf16ps, 2 for F32/F16/BF16 by FMA, 8 for I8, whose widening
+ * needs the chains to overlap), since the prefetchers keep up with few
+ * streams far better than with many; else P is 4.
  *
  * Prompts (m > 8): for each block of CPU_512_NC tokens, each group of 4
  * panels, each block of CPU_512_KC columns, the weights are widened once
@@ -256,7 +258,8 @@ typedef void (*cpu_512_tile_pt)(const struct cpu_tile *a);
     CPU_TILE(K, 1, 4) CPU_TILE(K, 1, 5) CPU_TILE(K, 1, 6)                     \
     CPU_TILE(K, 4, 1) CPU_TILE(K, 4, 2) CPU_TILE(K, 4, 3)                     \
     CPU_TILE(K, 4, 4) CPU_TILE(K, 4, 5) CPU_TILE(K, 4, 6)                     \
-    CPU_TILE(K, 8, 1) CPU_TILE(K, 8, 2)
+    CPU_TILE(K, 8, 1) CPU_TILE(K, 8, 2)                                       \
+    CPU_TILE(K, 2, 1) CPU_TILE(K, 2, 2)
 
 #define CPU_TILE_ROW(K)                                                       \
     {                                                                         \
@@ -265,6 +268,8 @@ typedef void (*cpu_512_tile_pt)(const struct cpu_tile *a);
         { NULL, cpu_512_##K##_4_1, cpu_512_##K##_4_2, cpu_512_##K##_4_3,      \
           cpu_512_##K##_4_4, cpu_512_##K##_4_5, cpu_512_##K##_4_6 },          \
         { NULL, cpu_512_##K##_8_1, cpu_512_##K##_8_2, NULL, NULL, NULL,       \
+          NULL },                                                             \
+        { NULL, cpu_512_##K##_2_1, cpu_512_##K##_2_2, NULL, NULL, NULL,       \
           NULL }                                                              \
     }
 
@@ -274,7 +279,7 @@ CPU_TILES(CPU_K_I8)
 CPU_TILES(CPU_K_BF16)
 CPU_TILES(CPU_K_BF16DP)
 
-static const cpu_512_tile_pt  cpu_512_tiles[CPU_K_COUNT][3][7] = {
+static const cpu_512_tile_pt  cpu_512_tiles[CPU_K_COUNT][4][7] = {
     CPU_TILE_ROW(CPU_K_F32),
     CPU_TILE_ROW(CPU_K_F16),
     CPU_TILE_ROW(CPU_K_I8),
@@ -347,6 +352,9 @@ struct cpu_512_next {
 static uint32_t
 cpu_512_np(uint32_t g, uint32_t p1, uint32_t P)
 {
+    if (P <= 2) {
+        return p1 - g >= P ? P : 1;
+    }
     return p1 - g >= P ? P : (p1 - g >= 4 ? 4 : 1);
 }
 
@@ -445,13 +453,18 @@ cpu_gemm_avx512(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
     ks = CPU_PANEL * esize * (kind >= CPU_K_BF16 ? 2 : 1);
 
     /* Decode (m <= 8): W streamed once in full columns, straight from
-     * the panels, 8 x m tiles for m <= 2 (4 x 4 for BF16 by FMA: its
+     * the panels, P x m tiles for m <= 2 (4 x 4 for BF16 by FMA: its
      * pairs need 8 registers for W).  Prompts: column blocks widened
      * once into buf and reused by every 4 x 6 token tile of the token
      * block, so the conversions leave the FMA loop. */
     pack = m > 8;
     if (m <= 2) {
-        P = 8;
+        /* Fewer panels, fewer streams: each panel is a stream of its
+         * own, and 8 per core left the hardware prefetchers behind
+         * (tinyllama decode 7-9% slower for BF16 than 1 panel, 8% for
+         * F32 than 2).  I8 keeps 8: its widening is the bound, and the
+         * 8 chains overlap it. */
+        P = kind == CPU_K_I8 ? 8 : (kind == CPU_K_BF16DP ? 1 : 2);
         T = m;
         kc = kp;
     } else {
@@ -482,8 +495,8 @@ cpu_gemm_avx512(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
 
         while (g < p1) {
             np = cpu_512_np(g, p1, P);
-            pi = np == 8 ? 2 : (np == 4 ? 1 : 0);
-            TP = np == 8 ? 2 : T;
+            pi = np == 8 ? 2 : (np == 4 ? 1 : (np == 2 ? 3 : 0));
+            TP = np == 8 || np == 2 ? 2 : T;
             for (p = 0; p < (int) np; p++) {
                 nv = (int) w->rows - (int) (g + p) * CPU_PANEL;
                 a.mask[p] = nv >= 16 ? 0xffff : (__mmask16) ((1u << nv) - 1);
