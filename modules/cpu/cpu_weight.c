@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,6 +237,30 @@ cpu_quantize_row(const float *row, size_t n, int8_t *q)
 }
 
 
+
+/* Room for a packed matrix.  Decode streams every matrix once per token,
+ * so a large one goes on transparent huge pages where the kernel allows
+ * them (2 MiB aligned, advised before the first write): on 4 KiB pages
+ * tinyllama's BF16 decode was 5-15% slower, I8 0-5%. */
+static void *
+cpu_weight_alloc(size_t total)
+{
+    size_t  huge = (size_t) 2 << 20;
+    void   *p;
+
+    if (total < huge) {
+        return aligned_alloc(64, total);
+    }
+    total = (total + huge - 1) & ~(huge - 1);
+    p = aligned_alloc(huge, total);
+#ifdef MADV_HUGEPAGE
+    if (p != NULL) {
+        (void) madvise(p, total, MADV_HUGEPAGE);
+    }
+#endif
+    return p;
+}
+
 int
 cpu_weight_prepare(const struct lmd_wmat *src, int dtype,
     struct cpu_weight *w, char *err, size_t errlen)
@@ -279,7 +304,7 @@ cpu_weight_prepare(const struct lmd_wmat *src, int dtype,
     scale_bytes = dtype == LMD_DTYPE_I8 ? panels * CPU_PANEL * 4 : 0;
     total = data_bytes + scale_bytes;
 
-    w->owned = aligned_alloc(64, total);
+    w->owned = cpu_weight_alloc(total);
     row = malloc(src->cols * sizeof(float));
     q = malloc(src->cols);
     if (w->owned == NULL || row == NULL || q == NULL) {
