@@ -15,19 +15,17 @@
  * computed in double and stored as float.
  */
 
+#include "lmd_file.h"
 #include "lmd_model_config.h"
 #include "lmd_common.h"
 #include "lmd_dtype.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -69,51 +67,15 @@ static int
 lmd_cfg_read(const char *path, int optional, cJSON **root, char *err,
     size_t errlen)
 {
-    struct stat   sb;
     const char   *end;
-    ssize_t       got;
-    size_t        len, n;
+    size_t        len;
     char         *buf;
-    int           fd;
 
     *root = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (optional && errno == ENOENT) {
-            return LMD_OK;
-        }
-        lmd_cfg_err(err, errlen, "%s: cannot open: %s", path,
-                    strerror(errno));
-        return LMD_ERROR;
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)
-        || (uint64_t) sb.st_size > LMD_CFG_MAX_FILE)
-    {
-        lmd_cfg_err(err, errlen, "%s: not a regular file of at most %u "
-                    "bytes", path, LMD_CFG_MAX_FILE);
-        close(fd);
-        return LMD_ERROR;
-    }
-    n = (size_t) sb.st_size;
-    buf = malloc(n + 1);
+    buf = lmd_file_read(path, LMD_CFG_MAX_FILE, &len, err, errlen);
     if (buf == NULL) {
-        lmd_cfg_err(err, errlen, "%s: out of memory", path);
-        close(fd);
-        return LMD_ERROR;
+        return (optional && errno == ENOENT) ? LMD_OK : LMD_ERROR;
     }
-    len = 0;
-    while (len < n) {
-        got = read(fd, buf + len, n - len);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got <= 0) {
-            break;
-        }
-        len += (size_t) got;
-    }
-    close(fd);
-    buf[len] = '\0';
 
     end = NULL;
     *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);

@@ -26,6 +26,7 @@
  * the checks.
  */
 
+#include "lmd_file.h"
 #include "lmd_safetensors.h"
 #include "lmd_common.h"
 
@@ -576,58 +577,6 @@ lmd_safetensors_open_file(const char *path, char *err, size_t errlen)
  * A sharded model
  * ------------------------------------------------------------------------ */
 
-static char *
-lmd_st_read_small(const char *path, size_t max, size_t *len, char *err,
-    size_t errlen)
-{
-    struct stat   sb;
-    char         *buf;
-    ssize_t       got;
-    size_t        n;
-    int           fd;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        lmd_st_err(err, errlen, "%s: cannot open: %s", path,
-                   strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)
-        || (uint64_t) sb.st_size > max)
-    {
-        lmd_st_err(err, errlen, "%s: not a regular file of at most %zu "
-                   "bytes", path, max);
-        close(fd);
-        return NULL;
-    }
-    n = (size_t) sb.st_size;
-    buf = malloc(n + 1);
-    if (buf == NULL) {
-        lmd_st_err(err, errlen, "%s: out of memory", path);
-        close(fd);
-        return NULL;
-    }
-    *len = 0;
-    while (*len < n) {
-        got = read(fd, buf + *len, n - *len);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got <= 0) {
-            lmd_st_err(err, errlen, "%s: read failed: %s", path,
-                       got < 0 ? strerror(errno) : "file shrank");
-            free(buf);
-            close(fd);
-            return NULL;
-        }
-        *len += (size_t) got;
-    }
-    close(fd);
-    buf[n] = '\0';
-    return buf;
-}
-
-
 /* A shard name must stay inside the model folder: no '/', no "..". */
 static int
 lmd_st_plain_name(const char *s)
@@ -648,7 +597,7 @@ lmd_st_open_index(struct lmd_safetensors *st, const char *dir,
     size_t         len, nshards, i, k, count;
     int            rc;
 
-    text = lmd_st_read_small(ipath, LMD_ST_MAX_INDEX, &len, err, errlen);
+    text = lmd_file_read(ipath, LMD_ST_MAX_INDEX, &len, err, errlen);
     if (text == NULL) {
         return LMD_ERROR;
     }
