@@ -7,29 +7,39 @@
  * panel the weights are k-major, so one vector load gives column k of 16
  * rows:
  *
- *     F32, F16, I8:  elem[(p * cols + k) * 16 + lane]
- *     BF16:          elem[(p * kp + (k & ~1)) * 16 + lane * 2 + (k & 1)]
- *                    (kp = cols rounded up to even, the pad column zero)
+ *     F32, F16:  elem[(p * cols + k) * 16 + lane]
+ *     BF16:      elem[(p * kp + (k & ~1)) * 16 + lane * 2 + (k & 1)]
+ *                (kp = cols rounded up to even, the pad column zero)
+ *     I8:        elem[(p * kp + (k & ~3)) * 16 + lane * 4 + (k & 3)]
+ *                (kp = cols rounded up to 4), stored as q + 128 (u8)
  *
  * so BF16 keeps the two columns of a pair side by side in each 32-bit
- * lane, as vdpbf16ps wants them.  I8 scales are one f32 per row, padded
- * to whole panels with zeros.
+ * lane, as vdpbf16ps wants them, and I8 four columns, as vpdpbusd (u8 x
+ * s8, four products to one i32) wants them.  I8 scales are one f32 per
+ * row, padded to whole panels with zeros.
  *
- * Numerics: weights are widened exactly to f32 in registers (F16 by
- * F16C, BF16 by a shift, I8 by conversion of the integer) and x stays
- * f32; I8 is weight-only quantization, its row scale applied once at the
- * end.  BF16 on AVX512_BF16 is the exception: vdpbf16ps on x rounded to
- * bf16 once per product (cpu_isa.c says why).
+ * Numerics of F32, F16, BF16: weights are widened exactly to f32 in
+ * registers (F16 by F16C, BF16 by a shift) and x stays f32.  BF16 on
+ * AVX512_BF16 is the exception: vdpbf16ps on x rounded to bf16 once per
+ * product (cpu_isa.c says why).
  *
  * Accumulation order (the determinism contract of cpu_kernels.h): every
  * y[i][r] is one chain y = fma(W[r][k], x[i][k], y) over k = 0, 1, ...,
- * cols-1 from y = 0, in f32, then (I8) y *= scale[r].  The kernels keep a
- * register tile of 16-row panels x tokens, each lane one (r, i) chain, so
- * neither the tile shape, m, the row split nor the k blocking (partial
- * sums parked in y and reloaded) changes a bit.  With vdpbf16ps the chain
- * steps over column pairs instead.  The AVX2 and AVX-512 FMA kernels give
- * the same bits; the portable one rounds the product and the sum apart.
- * The set in use is fixed for the process.
+ * cols-1 from y = 0, in f32.  The kernels keep a register tile of 16-row
+ * panels x tokens, each lane one (r, i) chain, so neither the tile
+ * shape, m, the row split nor the k blocking (partial sums parked in y
+ * and reloaded) changes a bit.  With vdpbf16ps the chain steps over
+ * column pairs instead.  The AVX2 and AVX-512 FMA kernels give the same
+ * bits; the portable one rounds the product and the sum apart.  The set
+ * in use is fixed for the process.
+ *
+ * I8 (cpu_gemm_i8*.c) computes in integers: x is quantized per token to
+ * 16 bits in blocks of CPU_XQ_BLOCK columns (struct cpu_xq), each block
+ * b gives the exact integer I_b = sum q[r][k] * x16[i][k], and
+ *     y = fma(float(I_b), xscale_b, y) over b in order, then y *= scale[r].
+ * The integer part is exact whatever the order, so every instruction set
+ * gives the same bits, and the x quantization (one relative error of
+ * 2^-16 of the block's largest |x|) is far below the weights' own.
  *
  * The kernels keep up to 64 KiB of scratch on the calling thread's stack.
  */
@@ -43,6 +53,24 @@
 #include "cpu_kernels.h"
 
 #define CPU_PANEL       16
+#define CPU_XQ_BLOCK    256     /* I8: columns per x scale (multiple of 4) */
+#define CPU_XQ_MAX      32512   /* I8: |x16| <= this = 127 * 256 */
+
+/* x for I8 weights, quantized by cpu_xq_quantize: per token i and block
+ * b of CPU_XQ_BLOCK columns, scale = max |x| / CPU_XQ_MAX and x16 =
+ * round(x / scale) (float division, ties to even); columns past cols
+ * are 0.  hi/lo split x16 = 256 * hi + lo with lo in [-128, 127], the
+ * two signed bytes vpdpbusd multiplies by the u8 weights; bias = 128 *
+ * the block's sum of x16, which takes the weights' +128 back out. */
+struct cpu_xq {
+    const int16_t   *v;         /* [m][kp] x16 */
+    const int8_t    *hi;        /* [m][kp] */
+    const int8_t    *lo;        /* [m][kp] */
+    const float     *scale;     /* [m][nb] */
+    const int32_t   *bias;      /* [m][nb] */
+    uint32_t         kp;        /* cols rounded up to 4 */
+    uint32_t         nb;        /* blocks: cols / CPU_XQ_BLOCK, rounded up */
+};
 
 /* One product: y[m][rows] = x[m][cols] * W^T. */
 struct cpu_gemm_job {
@@ -50,6 +78,7 @@ struct cpu_gemm_job {
     const float             *x;     /* [m][cols] */
     const uint32_t          *xb;    /* BF16 by vdpbf16ps: x as bf16 pairs,
                                        [m][kp / 2], low half the even k */
+    const struct cpu_xq     *xq;    /* I8: x quantized */
     float                   *y;     /* [m][rows] */
     uint32_t                 m;
 };
@@ -64,8 +93,9 @@ typedef void (*cpu_xbf16_pt)(const float *x, uint32_t m, uint32_t cols,
 
 struct cpu_gemm_ops {
     int              isa;
-    cpu_gemm_pt      gemm;
+    cpu_gemm_pt      gemm;          /* F32, F16, BF16 */
     cpu_xbf16_pt     x_to_bf16;     /* non-NULL: BF16 runs on vdpbf16ps */
+    cpu_gemm_pt      gemm_i8;       /* I8, on job->xq */
 };
 
 /* The kernels in use (cpu_isa() picks them on first use). */
@@ -90,6 +120,21 @@ void cpu_gemm_avx512(const struct cpu_gemm_job *job, uint32_t p0,
          uint32_t p1);
 void cpu_x_to_bf16_avx512(const float *x, uint32_t m, uint32_t cols,
          uint32_t *xb);
+void cpu_gemm_i8_portable(const struct cpu_gemm_job *job, uint32_t p0,
+         uint32_t p1);
+void cpu_gemm_i8_avx2(const struct cpu_gemm_job *job, uint32_t p0,
+         uint32_t p1);
+void cpu_gemm_i8_vnni(const struct cpu_gemm_job *job, uint32_t p0,
+         uint32_t p1);
+
+/* I8: bytes of scratch cpu_xq_quantize needs for m tokens of cols. */
+size_t cpu_xq_bytes(uint32_t m, uint32_t cols);
+
+/* Quantizes x [m][cols] into mem (cpu_xq_bytes, 64-byte aligned), and
+ * points q at it.  A block with a non-finite x gets x16 = 0 and scale
+ * NaN, so its outputs are NaN as an f32 product's would be. */
+void cpu_xq_quantize(const float *x, uint32_t m, uint32_t cols, void *mem,
+         struct cpu_xq *q);
 
 /* Packed geometry. */
 static inline uint32_t
@@ -98,11 +143,19 @@ cpu_weight_panels(const struct cpu_weight *w)
     return (w->rows + CPU_PANEL - 1) / CPU_PANEL;
 }
 
-/* Columns per panel as stored: cols, rounded up to even for BF16. */
+/* Columns per panel as stored: cols, rounded up to even for BF16, to a
+ * multiple of 4 for I8. */
 static inline uint32_t
 cpu_weight_kp(const struct cpu_weight *w)
 {
-    return w->dtype == LMD_DTYPE_BF16 ? (w->cols + 1) & ~1u : w->cols;
+    switch (w->dtype) {
+    case LMD_DTYPE_BF16:
+        return (w->cols + 1) & ~1u;
+    case LMD_DTYPE_I8:
+        return (w->cols + 3) & ~3u;
+    default:
+        return w->cols;
+    }
 }
 
 /* A buffer of the pool's, reused by every call (cpu_matmul's bf16 copy of

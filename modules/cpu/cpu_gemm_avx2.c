@@ -7,9 +7,9 @@
  * accumulators of the 16 registers; 4 x 1 for decode), each lane one
  * (row, token) chain of FMAs in k order, so the results equal the
  * AVX-512 FMA kernel's bit for bit (BF16 there may use vdpbf16ps
- * instead).  For prompts each group's column block of F16, BF16 or I8
+ * instead).  For prompts each group's column block of F16 or BF16
  * weights is widened once into an f32 buffer that every token tile of
- * the block reuses.
+ * the block reuses.  I8 has its own kernel, cpu_gemm_i8_avx2.c.
  */
 
 #include <immintrin.h>
@@ -24,7 +24,6 @@
 enum {
     CPU_K_F32 = 0,
     CPU_K_F16,
-    CPU_K_I8,
     CPU_K_BF16,
     CPU_K_COUNT
 };
@@ -36,11 +35,10 @@ struct cpu_tile {
     size_t           xs;        /* floats from token to token */
     float           *y;         /* first token, first row of the group */
     size_t           ys;        /* floats from token to token (rows) */
-    const float     *scale;     /* I8 after the last block, else NULL */
     uint32_t         k0, k1;    /* columns [k0, k1); k0 even */
     uint32_t         kw;        /* the column w points at */
     size_t           ks;        /* bytes from column to column of w
-                                   (F32, F16, I8) */
+                                   (F32, F16) */
     int              first;     /* k0 == 0: start from zero */
     int              nv[CPU_256_PMAX];      /* rows of each panel */
 };
@@ -53,12 +51,9 @@ cpu_256_load(const int kind, const char *p, int h)
     switch (kind) {
     case CPU_K_F32:
         return _mm256_loadu_ps((const float *) (p + h * 32));
-    case CPU_K_F16:
+    default:
         return _mm256_cvtph_ps(
             _mm_loadu_si128((const __m128i *) (p + h * 16)));
-    default:
-        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
-            _mm_loadl_epi64((const __m128i *) (p + h * 8))));
     }
 }
 
@@ -190,19 +185,6 @@ cpu_256_tile(const int kind, const int P, const int T,
         }
     }
 
-    if (a->scale != NULL) {
-#pragma GCC unroll 8
-        for (v = 0; v < 2 * P; v++) {
-            wv[v] = _mm256_loadu_ps(a->scale + (size_t) v * 8);
-        }
-#pragma GCC unroll 4
-        for (t = 0; t < T; t++) {
-#pragma GCC unroll 8
-            for (v = 0; v < 2 * P; v++) {
-                acc[v][t] = _mm256_mul_ps(acc[v][t], wv[v]);
-            }
-        }
-    }
 
 #pragma GCC unroll 4
     for (t = 0; t < T; t++) {
@@ -240,13 +222,11 @@ typedef void (*cpu_256_tile_pt)(const struct cpu_tile *a);
 
 CPU_TILES(CPU_K_F32)
 CPU_TILES(CPU_K_F16)
-CPU_TILES(CPU_K_I8)
 CPU_TILES(CPU_K_BF16)
 
 static const cpu_256_tile_pt  cpu_256_tiles[CPU_K_COUNT][3][4] = {
     CPU_TILE_ROW(CPU_K_F32),
     CPU_TILE_ROW(CPU_K_F16),
-    CPU_TILE_ROW(CPU_K_I8),
     CPU_TILE_ROW(CPU_K_BF16)
 };
 
@@ -273,10 +253,6 @@ cpu_256_pack(const struct cpu_weight *w, int kind, uint32_t g, uint32_t np,
                 case CPU_K_F16:
                     _mm256_storeu_ps(o + h * 8,
                                      cpu_256_load(kind, src + k * 32, h));
-                    break;
-                case CPU_K_I8:
-                    _mm256_storeu_ps(o + h * 8,
-                                     cpu_256_load(kind, src + k * 16, h));
                     break;
                 default:
                     /* BF16 pairs: the even column low, the odd high. */
@@ -317,20 +293,16 @@ cpu_gemm_avx2(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
         kind = CPU_K_F16;
         esize = 2;
         break;
-    case LMD_DTYPE_BF16:
+    default:
         kind = CPU_K_BF16;
         esize = 2;
-        break;
-    default:
-        kind = CPU_K_I8;
-        esize = 1;
         break;
     }
 
     /* Decode: 4 panels x 1 token, straight from the panels; 2 x 3 tiles
      * for a few tokens (BF16's pairs need registers: 1 x 3 there).
      * Prompts: each group's column block is widened once into buf (F16,
-     * I8, BF16) and every 2 x 3 token tile runs the F32 loop on it. */
+     * BF16) and every 2 x 3 token tile runs the F32 loop on it. */
     pack = m > 8 && kind != CPU_K_F32;
     if (m == 1) {
         P = 4;
@@ -365,8 +337,6 @@ cpu_gemm_avx2(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
                 a.k0 = k0;
                 a.k1 = k1;
                 a.first = k0 == 0;
-                a.scale = kind == CPU_K_I8 && k1 == w->cols
-                          ? w->scale + (size_t) g * CPU_PANEL : NULL;
                 if (pack) {
                     cpu_256_pack(w, kind, g, np, k0, k1, pstride, buf);
                     a.w = (const char *) buf;

@@ -5,16 +5,16 @@
  *
  * A register tile is P panels (16 rows each, one zmm) x T tokens: per
  * column k it loads P weight vectors (widened to f32: F16 by vcvtph2ps,
- * I8 by vpmovsxbd + vcvtdq2ps, BF16 by a shift or a mask of the pair),
+ * BF16 by a shift or a mask of the pair; I8 has its own kernel,
+ * cpu_gemm_i8_vnni.c),
  * broadcasts x[t][k] and does P x T FMAs, each accumulator one lane per
  * (row, token) chain in k order (cpu_gemm.h).
  *
  * Decode (m <= 8): W is read once, straight from the panels, P panels x
  * m tokens, one stream per panel with a software prefetch CPU_512_PF
  * bytes ahead.  For m <= 2, P is as small as the FMA latency allows (1
- * for vdpbf16ps, 2 for F32/F16/BF16 by FMA, 8 for I8, whose widening
- * needs the chains to overlap), since the prefetchers keep up with few
- * streams far better than with many; else P is 4.
+ * for vdpbf16ps, 2 for F32/F16/BF16 by FMA), since the prefetchers keep
+ * up with few streams far better than with many; else P is 4.
  *
  * Prompts (m > 8): for each block of CPU_512_NC tokens, each group of 4
  * panels, each block of CPU_512_KC columns, the weights are widened once
@@ -26,7 +26,7 @@
  * back bit for bit.
  *
  * Measured on Zen 4 (one core, peak 115 GFLOP/s FMA, 230 vdpbf16ps):
- * prompts about 95-100 GFLOP/s for F32/F16/I8 and 180-190 for BF16.
+ * prompts about 95-100 GFLOP/s for F32/F16 and 180-190 for BF16.
  *
  * BF16 with xb (x rounded to bf16 pairs): vdpbf16ps, one instruction per
  * column pair, the chain stepping over pairs (twice the FMA rate).
@@ -40,13 +40,12 @@
 #define CPU_512_KC_DP   512     /* the same for vdpbf16ps */
 #define CPU_512_NC      192     /* tokens per block */
 #define CPU_512_PF      256     /* decode: prefetch distance, bytes */
-#define CPU_512_PMAX    8
+#define CPU_512_PMAX    4
 #define CPU_512_TMAX    6
 
 enum {
     CPU_K_F32 = 0,
     CPU_K_F16,
-    CPU_K_I8,
     CPU_K_BF16,                 /* widened to f32, FMA */
     CPU_K_BF16DP,               /* vdpbf16ps on x rounded to bf16 */
     CPU_K_COUNT
@@ -63,7 +62,6 @@ struct cpu_tile {
     size_t           xbs;       /* pairs from token to token */
     float           *y;         /* first token, first row of the group */
     size_t           ys;        /* floats from token to token (rows) */
-    const float     *scale;     /* I8 after the last block, else NULL */
     uint32_t         n;         /* columns; odd only at the matrix end */
     int              first;     /* k0 == 0: start from zero */
     size_t           pf;        /* prefetch distance in bytes, or 0 */
@@ -78,11 +76,8 @@ cpu_512_load(const int kind, const char *p)
     switch (kind) {
     case CPU_K_F32:
         return _mm512_loadu_ps(p);
-    case CPU_K_F16:
-        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) p));
     default:
-        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-            _mm_loadu_si128((const __m128i *) p)));
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) p));
     }
 }
 
@@ -217,20 +212,6 @@ cpu_512_tile(const int kind, const int P, const int T,
         }
     }
 
-    if (a->scale != NULL) {
-#pragma GCC unroll 8
-        for (p = 0; p < P; p++) {
-            wv[p] = _mm512_loadu_ps(a->scale + (size_t) p * 16);
-        }
-#pragma GCC unroll 8
-        for (t = 0; t < T; t++) {
-#pragma GCC unroll 8
-            for (p = 0; p < P; p++) {
-                acc[p][t] = _mm512_mul_ps(acc[p][t], wv[p]);
-            }
-        }
-    }
-
 #pragma GCC unroll 8
     for (t = 0; t < T; t++) {
 #pragma GCC unroll 8
@@ -242,7 +223,7 @@ cpu_512_tile(const int kind, const int P, const int T,
 }
 
 
-/* The instances: [kind][P 1, 4, 8][T]. */
+/* The instances: [kind][P 1, 4, 2][T]. */
 
 typedef void (*cpu_512_tile_pt)(const struct cpu_tile *a);
 
@@ -258,7 +239,6 @@ typedef void (*cpu_512_tile_pt)(const struct cpu_tile *a);
     CPU_TILE(K, 1, 4) CPU_TILE(K, 1, 5) CPU_TILE(K, 1, 6)                     \
     CPU_TILE(K, 4, 1) CPU_TILE(K, 4, 2) CPU_TILE(K, 4, 3)                     \
     CPU_TILE(K, 4, 4) CPU_TILE(K, 4, 5) CPU_TILE(K, 4, 6)                     \
-    CPU_TILE(K, 8, 1) CPU_TILE(K, 8, 2)                                       \
     CPU_TILE(K, 2, 1) CPU_TILE(K, 2, 2)
 
 #define CPU_TILE_ROW(K)                                                       \
@@ -267,22 +247,18 @@ typedef void (*cpu_512_tile_pt)(const struct cpu_tile *a);
           cpu_512_##K##_1_4, cpu_512_##K##_1_5, cpu_512_##K##_1_6 },          \
         { NULL, cpu_512_##K##_4_1, cpu_512_##K##_4_2, cpu_512_##K##_4_3,      \
           cpu_512_##K##_4_4, cpu_512_##K##_4_5, cpu_512_##K##_4_6 },          \
-        { NULL, cpu_512_##K##_8_1, cpu_512_##K##_8_2, NULL, NULL, NULL,       \
-          NULL },                                                             \
         { NULL, cpu_512_##K##_2_1, cpu_512_##K##_2_2, NULL, NULL, NULL,       \
           NULL }                                                              \
     }
 
 CPU_TILES(CPU_K_F32)
 CPU_TILES(CPU_K_F16)
-CPU_TILES(CPU_K_I8)
 CPU_TILES(CPU_K_BF16)
 CPU_TILES(CPU_K_BF16DP)
 
-static const cpu_512_tile_pt  cpu_512_tiles[CPU_K_COUNT][4][7] = {
+static const cpu_512_tile_pt  cpu_512_tiles[CPU_K_COUNT][3][7] = {
     CPU_TILE_ROW(CPU_K_F32),
     CPU_TILE_ROW(CPU_K_F16),
-    CPU_TILE_ROW(CPU_K_I8),
     CPU_TILE_ROW(CPU_K_BF16),
     CPU_TILE_ROW(CPU_K_BF16DP)
 };
@@ -310,11 +286,6 @@ cpu_512_pack(const struct cpu_weight *w, int kind, uint32_t g, uint32_t np,
         case CPU_K_F16:
             for (k = k0; k < k1; k++) {
                 buf[(k - k0) * np + p] = cpu_512_load(kind, src + k * 32);
-            }
-            break;
-        case CPU_K_I8:
-            for (k = k0; k < k1; k++) {
-                buf[(k - k0) * np + p] = cpu_512_load(kind, src + k * 16);
             }
             break;
         case CPU_K_BF16:
@@ -440,13 +411,9 @@ cpu_gemm_avx512(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
         kind = CPU_K_F16;
         esize = 2;
         break;
-    case LMD_DTYPE_BF16:
+    default:
         kind = job->xb != NULL ? CPU_K_BF16DP : CPU_K_BF16;
         esize = 2;
-        break;
-    default:
-        kind = CPU_K_I8;
-        esize = 1;
         break;
     }
     pstride = (size_t) kp * CPU_PANEL * esize;
@@ -462,9 +429,8 @@ cpu_gemm_avx512(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
         /* Fewer panels, fewer streams: each panel is a stream of its
          * own, and 8 per core left the hardware prefetchers behind
          * (tinyllama decode 7-9% slower for BF16 than 1 panel, 8% for
-         * F32 than 2).  I8 keeps 8: its widening is the bound, and the
-         * 8 chains overlap it. */
-        P = kind == CPU_K_I8 ? 8 : (kind == CPU_K_BF16DP ? 1 : 2);
+         * F32 than 2). */
+        P = kind == CPU_K_BF16DP ? 1 : 2;
         T = m;
         kc = kp;
     } else {
@@ -495,8 +461,8 @@ cpu_gemm_avx512(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
 
         while (g < p1) {
             np = cpu_512_np(g, p1, P);
-            pi = np == 8 ? 2 : (np == 4 ? 1 : (np == 2 ? 3 : 0));
-            TP = np == 8 || np == 2 ? 2 : T;
+            pi = np == 4 ? 1 : (np == 2 ? 2 : 0);
+            TP = np == 2 ? 2 : T;
             for (p = 0; p < (int) np; p++) {
                 nv = (int) w->rows - (int) (g + p) * CPU_PANEL;
                 a.mask[p] = nv >= 16 ? 0xffff : (__mmask16) ((1u << nv) - 1);
@@ -504,8 +470,6 @@ cpu_gemm_avx512(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
             k1 = w->cols - k0 > kc ? k0 + kc : w->cols;
             a.n = k1 - k0;
             a.first = k0 == 0;
-            a.scale = kind == CPU_K_I8 && k1 == w->cols
-                      ? w->scale + (size_t) g * CPU_PANEL : NULL;
 
             if (pack) {
                 cpu_512_pack(w, kind, g, np, k0, k1, pstride, buf);

@@ -3,9 +3,9 @@
  * AVX2 (and as the simplest statement of what the others compute).
  *
  * For each 16-row panel, a block of CPU_PORT_KC columns is widened to f32
- * once (F16, BF16, I8: exact) and then applied to every token: 16 running
+ * once (F16, BF16: exact) and then applied to every token: 16 running
  * sums, one per row, each added to in k order (a*b+c, no FMA), parked in
- * y between blocks.  I8 sums are multiplied by the row's scale at the end.
+ * y between blocks.  I8 is in cpu_gemm_i8.c.
  * The compiler vectorizes the 16 lanes with whatever the base target has.
  */
 
@@ -46,7 +46,6 @@ cpu_port_widen(const struct cpu_weight *w, uint32_t p, uint32_t k0,
 {
     size_t           i, n, base;
     const uint16_t  *u16;
-    const int8_t    *i8;
 
     n = (size_t) (k1 - k0) * CPU_PANEL;
     base = (size_t) p * cpu_weight_kp(w) * CPU_PANEL
@@ -62,8 +61,8 @@ cpu_port_widen(const struct cpu_weight *w, uint32_t p, uint32_t k0,
             out[i] = cpu_port_f16(u16[i]);
         }
         break;
-    case LMD_DTYPE_BF16:
-        /* Pairs: element (k, lane) at (k & ~1) * 16 + lane * 2 + (k & 1);
+    default:
+        /* BF16 pairs: element (k, lane) at (k & ~1) * 16 + lane * 2 + (k & 1);
          * k0 is even. */
         u16 = (const uint16_t *) w->data + base;
         for (i = 0; i < n; i++) {
@@ -71,12 +70,6 @@ cpu_port_widen(const struct cpu_weight *w, uint32_t p, uint32_t k0,
 
             out[i] = lmd_bf16_to_f32(
                 u16[(k & ~(size_t) 1) * CPU_PANEL + lane * 2 + (k & 1)]);
-        }
-        break;
-    default:
-        i8 = (const int8_t *) w->data + base;
-        for (i = 0; i < n; i++) {
-            out[i] = (float) i8[i];
         }
         break;
     }
@@ -89,14 +82,13 @@ cpu_gemm_portable(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
     const struct cpu_weight  *w = job->w;
     float                     wf[CPU_PORT_KC * CPU_PANEL];
     float                     acc[CPU_PANEL];
-    const float              *xi, *wk, *scale;
+    const float              *xi, *wk;
     float                    *yi;
     uint32_t                  p, k0, k1, k, i, l, nv;
 
     for (p = p0; p < p1; p++) {
         nv = w->rows - p * CPU_PANEL;
         nv = nv > CPU_PANEL ? CPU_PANEL : nv;
-        scale = w->scale != NULL ? w->scale + (size_t) p * CPU_PANEL : NULL;
 
         for (k0 = 0; k0 < w->cols; k0 = k1) {
             k1 = k0 + CPU_PORT_KC < w->cols ? k0 + CPU_PORT_KC : w->cols;
@@ -113,11 +105,6 @@ cpu_gemm_portable(const struct cpu_gemm_job *job, uint32_t p0, uint32_t p1)
                     wk = wf + (size_t) (k - k0) * CPU_PANEL;
                     for (l = 0; l < CPU_PANEL; l++) {
                         acc[l] = acc[l] + wk[l] * xi[k];
-                    }
-                }
-                if (k1 == w->cols && scale != NULL) {
-                    for (l = 0; l < CPU_PANEL; l++) {
-                        acc[l] *= scale[l];
                     }
                 }
                 memcpy(yi, acc, nv * sizeof(float));

@@ -19,21 +19,27 @@
 #include "cpu_gemm.h"
 
 static const struct cpu_gemm_ops  cpu_ops_portable = {
-    CPU_ISA_PORTABLE, cpu_gemm_portable, NULL
+    CPU_ISA_PORTABLE, cpu_gemm_portable, NULL, cpu_gemm_i8_portable
 };
 
 #if defined(__x86_64__)
 
 static const struct cpu_gemm_ops  cpu_ops_avx2 = {
-    CPU_ISA_AVX2, cpu_gemm_avx2, NULL
+    CPU_ISA_AVX2, cpu_gemm_avx2, NULL, cpu_gemm_i8_avx2
 };
 
-static const struct cpu_gemm_ops  cpu_ops_avx512 = {
-    CPU_ISA_AVX512, cpu_gemm_avx512, NULL
-};
-
-static const struct cpu_gemm_ops  cpu_ops_avx512_bf16 = {
-    CPU_ISA_AVX512, cpu_gemm_avx512, cpu_x_to_bf16_avx512
+/* [bf16 by vdpbf16ps][i8 by vpdpbusd] */
+static const struct cpu_gemm_ops  cpu_ops_avx512[2][2] = {
+    {
+        { CPU_ISA_AVX512, cpu_gemm_avx512, NULL, cpu_gemm_i8_avx2 },
+        { CPU_ISA_AVX512, cpu_gemm_avx512, NULL, cpu_gemm_i8_vnni }
+    },
+    {
+        { CPU_ISA_AVX512, cpu_gemm_avx512, cpu_x_to_bf16_avx512,
+          cpu_gemm_i8_avx2 },
+        { CPU_ISA_AVX512, cpu_gemm_avx512, cpu_x_to_bf16_avx512,
+          cpu_gemm_i8_vnni }
+    }
 };
 
 #endif
@@ -91,8 +97,9 @@ cpu_ops_for(int isa, int bf16_dp)
 
             bf16_dp = !(e != NULL && strcmp(e, "fma") == 0);
         }
-        return bf16_dp && cpu_has_avx512_bf16() ? &cpu_ops_avx512_bf16
-                                                : &cpu_ops_avx512;
+        __builtin_cpu_init();
+        return &cpu_ops_avx512[bf16_dp && cpu_has_avx512_bf16()]
+                              [__builtin_cpu_supports("avx512vnni") != 0];
     }
     if (isa == CPU_ISA_AVX2) {
         return &cpu_ops_avx2;

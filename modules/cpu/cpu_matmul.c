@@ -14,6 +14,7 @@
  * waking the workers run on the calling thread.
  */
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "cpu_gemm.h"
@@ -72,6 +73,7 @@ cpu_matmul(struct cpu_pool *pool, const struct cpu_weight *w,
     size_t                      xb_bytes;
     void                       *xb, *xb_own;
     struct cpu_mm_ctx           ctx;
+    struct cpu_xq               xq;
     const struct cpu_gemm_ops  *ops;
 
     if (m == 0) {
@@ -83,12 +85,31 @@ cpu_matmul(struct cpu_pool *pool, const struct cpu_weight *w,
     ctx.job.w = w;
     ctx.job.x = x;
     ctx.job.xb = NULL;
+    ctx.job.xq = NULL;
     ctx.job.y = y;
     ctx.job.m = m;
     ctx.gemm = ops->gemm;
     ctx.panels = cpu_weight_panels(w);
 
-    if (w->dtype == LMD_DTYPE_BF16 && ops->x_to_bf16 != NULL) {
+    if (w->dtype == LMD_DTYPE_I8) {
+        /* x quantized once, for all tasks.  Without memory even for
+         * that (a few bytes per element of x) there is no other way to
+         * compute: y is NaN rather than wrong. */
+        xb_bytes = cpu_xq_bytes(m, w->cols);
+        xb = cpu_pool_scratch(pool, xb_bytes);
+        if (xb == NULL) {
+            xb = xb_own = aligned_alloc(64, (xb_bytes + 63) & ~(size_t) 63);
+        }
+        if (xb == NULL) {
+            for (size_t i = 0; i < (size_t) m * w->rows; i++) {
+                y[i] = NAN;
+            }
+            return;
+        }
+        cpu_xq_quantize(x, m, w->cols, xb, &xq);
+        ctx.job.xq = &xq;
+        ctx.gemm = ops->gemm_i8;
+    } else if (w->dtype == LMD_DTYPE_BF16 && ops->x_to_bf16 != NULL) {
         /* x rounded to bf16 once, for all tasks. */
         xb_bytes = (size_t) m * (cpu_weight_kp(w) / 2) * sizeof(uint32_t);
         xb = cpu_pool_scratch(pool, xb_bytes);

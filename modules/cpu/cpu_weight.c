@@ -8,7 +8,8 @@
  * and BF16 they round to nearest even (too large for F16: infinity, as
  * torch's .half() does).  I8 is symmetric per row (per output channel):
  * scale = max|w| / 127, q = round(w / scale), so |w - q * scale| <=
- * scale / 2; a row of zeros has scale 0.
+ * scale / 2; a row of zeros has scale 0.  It is stored as q + 128, the
+ * unsigned operand of vpdpbusd (cpu_gemm.h).
  */
 
 #include <math.h>
@@ -127,7 +128,7 @@ cpu_pack_row(struct cpu_weight *w, uint32_t r, const float *row,
     size_t     k, lane, base, kp;
     float     *f32;
     uint16_t  *u16;
-    int8_t    *i8;
+    uint8_t   *u8;
 
     kp = cpu_weight_kp(w);
     lane = r % CPU_PANEL;
@@ -154,9 +155,11 @@ cpu_pack_row(struct cpu_weight *w, uint32_t r, const float *row,
         }
         break;
     default:
-        i8 = (int8_t *) w->owned + base + lane;
+        /* Four columns side by side in each lane, as q + 128. */
+        u8 = (uint8_t *) w->owned + base + lane * 4;
         for (k = 0; k < w->cols; k++) {
-            i8[k * CPU_PANEL] = q[k];
+            u8[(k & ~(size_t) 3) * CPU_PANEL + (k & 3)] =
+                (uint8_t) (q[k] + 128);
         }
         break;
     }
@@ -316,8 +319,12 @@ cpu_weight_prepare(const struct lmd_wmat *src, int dtype,
                  total);
         return LMD_ERROR;
     }
-    /* Zero padding: rows past the end, BF16's pad column, zero scales. */
+    /* Zero padding: rows past the end, BF16's and I8's pad columns, zero
+     * scales (I8's zero is stored as 128). */
     memset(w->owned, 0, total);
+    if (dtype == LMD_DTYPE_I8) {
+        memset(w->owned, 128, panels * kp * CPU_PANEL);
+    }
     scale = (float *) ((char *) w->owned + data_bytes);
 
     for (r = 0; r < src->rows; r++) {
@@ -354,7 +361,7 @@ cpu_weight_row(const struct cpu_weight *w, uint32_t row, float *out)
 {
     size_t           k, lane, base;
     const uint16_t  *u16;
-    const int8_t    *i8;
+    const uint8_t   *u8;
     const float     *f32;
     float            s;
 
@@ -382,10 +389,11 @@ cpu_weight_row(const struct cpu_weight *w, uint32_t row, float *out)
         }
         break;
     default:
-        i8 = (const int8_t *) w->data + base + lane;
+        u8 = (const uint8_t *) w->data + base + lane * 4;
         s = w->scale[row];
         for (k = 0; k < w->cols; k++) {
-            out[k] = (float) i8[k * CPU_PANEL] * s;
+            out[k] = (float) ((int) u8[(k & ~(size_t) 3) * CPU_PANEL
+                                       + (k & 3)] - 128) * s;
         }
         break;
     }

@@ -278,6 +278,7 @@ mref_round_weights(struct mref_model *m, const char *weights)
     uint32_t            qd = m->n_heads * hd, kvd = m->n_kv_heads * hd;
     struct mref_layer  *ly;
 
+    m->x16 = strcmp(weights, "int8") == 0;
     mref_round_matrix(m->embed, m->vocab, m->hidden, weights);
     if (m->lm_head != m->embed) {
         mref_round_matrix(m->lm_head, m->vocab, m->hidden, weights);
@@ -975,14 +976,45 @@ mref_rmsnorm(const double *x, const double *w, double eps, uint32_t n,
 }
 
 
-/* out[rows] = w[rows][cols] x (+ b); add: out += instead. */
+/* x as the cpu engine's int8 kernels see it: per block of 256 columns,
+ * scale = max|x| / 32512 in f32, x16 = round(x / scale). */
+static void
+mref_x16(const double *x, uint32_t cols, double *out)
+{
+    uint32_t  c, c0, c1;
+    float     amax, s;
+
+    for (c0 = 0; c0 < cols; c0 = c1) {
+        c1 = cols - c0 > 256 ? c0 + 256 : cols;
+        amax = 0;
+        for (c = c0; c < c1; c++) {
+            amax = fmaxf(amax, fabsf((float) x[c]));
+        }
+        s = amax / 32512.0f;
+        for (c = c0; c < c1; c++) {
+            out[c] = s > 0 ? nearbyint(x[c] / s) * s : 0;
+        }
+    }
+}
+
+
+/* out[rows] = w[rows][cols] x (+ b); add: out += instead; x16: x
+ * quantized first (mref_x16). */
 static void
 mref_matvec(const double *w, const double *b, const double *x,
-    uint32_t rows, uint32_t cols, double *out, int add)
+    uint32_t rows, uint32_t cols, double *out, int add, int x16)
 {
     uint32_t  r, c;
-    double    s;
+    double    s, *xq = NULL;
 
+    if (x16) {
+        xq = malloc(cols * sizeof(double));
+        if (xq == NULL) {
+            abort();
+        }
+        mref_x16(x, cols, xq);
+        x = xq;
+    }
     for (r = 0; r < rows; r++) {
         s = b != NULL ? b[r] : 0;
         for (c = 0; c < cols; c++) {
@@ -990,6 +1022,7 @@ mref_matvec(const double *w, const double *b, const double *x,
         }
         out[r] = add ? out[r] + s : s;
     }
+    free(xq);
 }
 
 
@@ -1052,11 +1085,11 @@ mref_forward(const struct mref_model *m, const int32_t *tok, uint32_t n,
             mref_rmsnorm(x + (size_t) i * H, ly->attn_norm, m->rms_eps, H,
                          h);
             mref_matvec(ly->wq, ly->bq, h, qd, H, q + (size_t) i * qd,
-                        0);
+                        0, m->x16);
             mref_matvec(ly->wk, ly->bk, h, kvd, H,
-                        k + (size_t) i * kvd, 0);
+                        k + (size_t) i * kvd, 0, m->x16);
             mref_matvec(ly->wv, ly->bv, h, kvd, H,
-                        v + (size_t) i * kvd, 0);
+                        v + (size_t) i * kvd, 0, m->x16);
             for (a = 0; a < m->n_heads; a++) {
                 mref_rope(q + (size_t) i * qd + a * hd, hd, inv, i);
             }
@@ -1096,23 +1129,23 @@ mref_forward(const struct mref_model *m, const int32_t *tok, uint32_t n,
                 }
             }
             mref_matvec(ly->wo, NULL, att, H, qd, x + (size_t) i * H,
-                        1);
+                        1, m->x16);
         }
         for (i = 0; i < n; i++) {
             mref_rmsnorm(x + (size_t) i * H, ly->ffn_norm, m->rms_eps, H, h);
-            mref_matvec(ly->w_gate, NULL, h, I, H, gt, 0);
-            mref_matvec(ly->w_up, NULL, h, I, H, up, 0);
+            mref_matvec(ly->w_gate, NULL, h, I, H, gt, 0, m->x16);
+            mref_matvec(ly->w_up, NULL, h, I, H, up, 0, m->x16);
             for (j = 0; j < I; j++) {
                 gt[j] = gt[j] / (1 + exp(-gt[j])) * up[j];
             }
             mref_matvec(ly->w_down, NULL, gt, H, I,
-                        x + (size_t) i * H, 1);
+                        x + (size_t) i * H, 1, m->x16);
         }
     }
     for (i = 0; i < n; i++) {
         mref_rmsnorm(x + (size_t) i * H, m->final_norm, m->rms_eps, H, h);
         mref_matvec(m->lm_head, NULL, h, m->vocab, H,
-                    logits + (size_t) i * m->vocab, 0);
+                    logits + (size_t) i * m->vocab, 0, m->x16);
     }
     free(x);
     free(h);

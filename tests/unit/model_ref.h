@@ -74,6 +74,10 @@ struct mref_model {
     int         qkv_bias;
     int         tied;
     uint64_t    seed;
+    int         x16;            /* set by mref_round_weights "int8": x of
+                                   every matrix product quantized to 16
+                                   bits as the cpu engine's int8 kernels
+                                   do (modules/cpu/cpu_gemm.h) */
 
     /* Filled by mref_model_init(): the values as stored (rounded to the
      * disk dtype). */
@@ -96,7 +100,8 @@ int  mref_model_write(const struct mref_model *m, const char *dir,
 /* Rounds m's matrices (not its norms and biases, which engines keep in
  * f32) as lmd_engine_cpu.so stores them for weights "bf16", "f16" or
  * "int8" (modules/cpu/cpu_weight.c): bf16 and f16 to nearest even; int8
- * per row, scale = max|w| / 127 in f32, q = round(w / scale). */
+ * per row, scale = max|w| / 127 in f32, q = round(w / scale), and then
+ * the products' x as well (m->x16). */
 void mref_round_weights(struct mref_model *m, const char *weights);
 
 /* Reads a Llama folder's config.json and model.safetensors (F32, BF16 or

@@ -8,7 +8,8 @@
  * _Float16 / lmd_f32_to_bf16 / a double-precision int8 quantizer, sums in
  * double.  A kernel's result must lie within the bound of an f32 chain of
  * cols additions: |y - ref| <= (cols + 2) * 2^-24 * sum |w x| (x rounded
- * to bf16 first where BF16 runs on vdpbf16ps).  Determinism is checked
+ * to bf16 first where BF16 runs on vdpbf16ps, quantized to 16 bits per
+ * block of 256 columns for I8 weights).  Determinism is checked
  * bit for bit: a batch of m tokens against each token alone, and one
  * thread against two.
  */
@@ -100,6 +101,33 @@ reference_weights(const float *src, uint32_t rows, uint32_t cols,
                 o[k] = (float) (q * (float) s);
             }
             break;
+        }
+    }
+}
+
+
+/* x as I8 weights see it (cpu_gemm.h): per token, per block of 256
+ * columns, scale = max|x| / 32512 in f32 and x16 = round(x / scale) to
+ * nearest even, computed in f32 as documented; out = x16 * scale. */
+static void
+reference_x16(const float *x, uint32_t m, uint32_t cols, float *out)
+{
+    uint32_t  i, k, k0, k1;
+    float     amax, s, q;
+
+    for (i = 0; i < m; i++) {
+        for (k0 = 0; k0 < cols; k0 = k1) {
+            k1 = cols - k0 > 256 ? k0 + 256 : cols;
+            amax = 0.0f;
+            for (k = k0; k < k1; k++) {
+                amax = fmaxf(amax, fabsf(x[(size_t) i * cols + k]));
+            }
+            s = amax / 32512.0f;
+            for (k = k0; k < k1; k++) {
+                q = s > 0.0f ? nearbyintf(x[(size_t) i * cols + k] / s)
+                             : 0.0f;
+                out[(size_t) i * cols + k] = (float) ((double) q * s);
+            }
         }
     }
 }
@@ -257,6 +285,9 @@ check_shape(const struct isa_conf *c, struct cpu_pool *pool1,
     dp = dtype == LMD_DTYPE_BF16 && cpu_gemm_ops()->x_to_bf16 != NULL;
     for (k = 0; k < (size_t) m * cols; k++) {
         xr[k] = dp ? as_bf16(x[k]) : x[k];
+    }
+    if (dtype == LMD_DTYPE_I8) {
+        reference_x16(x, m, cols, xr);
     }
 
     cpu_matmul(pool2, &w, x, m, y);
@@ -479,7 +510,7 @@ LMD_TEST(int8_quantization)
     struct cpu_weight  w;
     char               err[LMD_ERR_LEN];
     float              wsrc[ROWS * COLS], amax, s;
-    const int8_t      *q;
+    const uint8_t     *q;
     uint32_t           r, k;
     int                qv, bad, seen127;
     double             d;
@@ -517,9 +548,11 @@ LMD_TEST(int8_quantization)
         }
         seen127 = 0;
         for (k = 0; k < COLS; k++) {
-            /* The packed layout of cpu_gemm.h. */
-            qv = q[((size_t) (r / CPU_PANEL) * COLS + k) * CPU_PANEL
-                   + r % CPU_PANEL];
+            /* The packed layout of cpu_gemm.h: 4 columns per lane,
+             * q + 128, the columns padded to a multiple of 4. */
+            qv = (int) q[((size_t) (r / CPU_PANEL) * ((COLS + 3) & ~3)
+                          + (k & ~3u)) * CPU_PANEL + (r % CPU_PANEL) * 4
+                         + (k & 3)] - 128;
             d = fabs((double) wsrc[r * COLS + k] - (double) qv * s);
             if (!(d <= s / 2 * (1 + 1e-6)) || qv < -127 || qv > 127) {
                 bad++;

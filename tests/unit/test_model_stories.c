@@ -62,6 +62,7 @@
 #define TOL_F16_MEAN    0.004
 #define TOL_INT8_MAX    0.75
 #define TOL_INT8_MEAN   0.1
+#define TOL_INT8_EXACT  1e-2
 
 struct stories {
     char                       dir[512];
@@ -450,10 +451,10 @@ gap_of(const float *row, uint32_t n, uint32_t *top)
 
 /* Teacher-forced logits of `weights` against the f32 engine's (the bounds
  * and the argmax rule past gap_min) and against the double reference on
- * the same rounded weights (within TOP5_TOL relative, when `exact`). */
+ * the same rounded weights (within exact_tol relative; 0: not checked). */
 static void
 check_against_f32(const char *weights, double max_tol, double mean_tol,
-    double gap_min, int exact)
+    double gap_min, double exact_tol)
 {
     struct stories      st;
     struct mref_model   m;
@@ -528,10 +529,10 @@ check_against_f32(const char *weights, double max_tol, double mean_tol,
     printf("# %s: against the double reference on the same %s weights: "
            "max rel err %.2e%s; that reference's argmax differs from "
            "f32's at %zu\n", weights, weights, rel,
-           exact ? "" : " (not checked)", ref_flips);
-    fail_unless(!exact || rel <= TOP5_TOL, "%s: the engine is %.3g "
-                "(relative) from the reference on its own rounded weights",
-                weights, rel);
+           exact_tol > 0 ? "" : " (not checked)", ref_flips);
+    fail_unless(exact_tol == 0 || rel <= exact_tol, "%s: the engine is "
+                "%.3g (relative) from the reference on its own rounded "
+                "weights, more than %g", weights, rel, exact_tol);
     fail_unless(count > 0 && worst <= max_tol, "%s: max |dlogit| %.4f > %g",
                 weights, worst, max_tol);
     fail_unless(count > 0 && sum / count <= mean_tol,
@@ -561,17 +562,25 @@ LMD_TEST(stories_bf16)
     const char  *mode = getenv("LMD_CPU_BF16");
 
     check_against_f32("bf16", TOL_BF16_MAX, TOL_BF16_MEAN, GAP_MIN,
-                      mode != NULL && strcmp(mode, "fma") == 0);
+                      mode != NULL && strcmp(mode, "fma") == 0 ? TOP5_TOL
+                                                               : 0);
 }
 
 
 LMD_TEST(stories_f16)
 {
-    check_against_f32("f16", TOL_F16_MAX, TOL_F16_MEAN, GAP_MIN, 1);
+    check_against_f32("f16", TOL_F16_MAX, TOL_F16_MEAN, GAP_MIN, TOP5_TOL);
 }
 
 
+/* int8: the engine quantizes the products' x to 16 bits per block of 256
+ * (modules/cpu/cpu_gemm.h), as the reference then does to its own
+ * double x; where the two x straddle a rounding boundary they round
+ * apart by a step of 2^-15 of the block's largest |x|; on stories260K
+ * that moved the logits by 2.4e-3 relative (measured; 1.7e-3 against a
+ * reference that keeps x exact), against 1e-2 allowed. */
 LMD_TEST(stories_int8)
 {
-    check_against_f32("int8", TOL_INT8_MAX, TOL_INT8_MEAN, GAP_MIN_INT8, 1);
+    check_against_f32("int8", TOL_INT8_MAX, TOL_INT8_MEAN, GAP_MIN_INT8,
+                      TOL_INT8_EXACT);
 }
