@@ -15,12 +15,12 @@
  * in registers).  The task's panels are walked in order, so decode reads
  * one contiguous stream of weights per thread, left to the hardware
  * prefetchers (a software prefetch 512 or 2048 bytes ahead made one
- * thread's qwen2.5-0.5b decode 10-20% slower).  For T <= 2 a block's
- * columns alternate between two sets of i32 accumulators so that
- * vpdpbusd's latency overlaps (exact sums: the split changes no bit).
- * Prompts walk tokens in blocks of CPU_VNNI_NC: each panel (at most a
- * few hundred KiB) is read from memory once per block and reused from
- * L2 by its tiles.
+ * thread's qwen2.5-0.5b decode 10-20% slower, prefetcht1 4 or 8 KiB
+ * ahead 20-30%).  Even for one token the two chains (hi, lo) of one
+ * vpdpbusd per 64 bytes outrun memory several times over.  Prompts walk
+ * tokens in blocks of CPU_VNNI_NC: each panel (at most a few hundred
+ * KiB) is read from memory once per block and reused from L2 by its
+ * tiles.
  */
 
 #include <immintrin.h>
@@ -56,16 +56,15 @@ cpu_vnni_x(const int8_t *p)
 }
 
 
-/* One panel x T tokens over all columns; U 2 splits each block's
- * columns over two sets of accumulators. */
+/* One panel x T tokens over all columns. */
 static inline __attribute__((always_inline)) void
-cpu_vnni_tile(const int T, const int U, const struct cpu_vnni_tile *a)
+cpu_vnni_tile(const int T, const struct cpu_vnni_tile *a)
 {
     __m512          acc[CPU_VNNI_TMAX];
-    __m512i         ih[2][CPU_VNNI_TMAX], il[2][CPU_VNNI_TMAX], wv, iv;
+    __m512i         ih[CPU_VNNI_TMAX], il[CPU_VNNI_TMAX], wv, iv;
     const int8_t   *hp[CPU_VNNI_TMAX], *lp[CPU_VNNI_TMAX];
     uint32_t        b, g, g0, g1;
-    int             t, u;
+    int             t;
 
 #pragma GCC unroll 8
     for (t = 0; t < T; t++) {
@@ -80,47 +79,22 @@ cpu_vnni_tile(const int T, const int U, const struct cpu_vnni_tile *a)
                                                : g0 + CPU_XQ_BLOCK / 4;
 #pragma GCC unroll 8
         for (t = 0; t < T; t++) {
-#pragma GCC unroll 2
-            for (u = 0; u < U; u++) {
-                ih[u][t] = _mm512_setzero_si512();
-                il[u][t] = _mm512_setzero_si512();
-            }
+            ih[t] = _mm512_setzero_si512();
+            il[t] = _mm512_setzero_si512();
         }
-
-        g = g0;
-        if (U == 2) {
-            for (; g + 2 <= g1; g += 2) {
-#pragma GCC unroll 2
-                for (u = 0; u < 2; u++) {
-                    wv = _mm512_loadu_si512(a->w + (size_t) (g + u) * 64);
-#pragma GCC unroll 8
-                    for (t = 0; t < T; t++) {
-                        ih[u][t] = _mm512_dpbusd_epi32(ih[u][t], wv,
-                            cpu_vnni_x(hp[t] + (size_t) (g + u) * 4));
-                        il[u][t] = _mm512_dpbusd_epi32(il[u][t], wv,
-                            cpu_vnni_x(lp[t] + (size_t) (g + u) * 4));
-                    }
-                }
-            }
-        }
-        for (; g < g1; g++) {
+        for (g = g0; g < g1; g++) {
             wv = _mm512_loadu_si512(a->w + (size_t) g * 64);
 #pragma GCC unroll 8
             for (t = 0; t < T; t++) {
-                ih[0][t] = _mm512_dpbusd_epi32(ih[0][t], wv,
+                ih[t] = _mm512_dpbusd_epi32(ih[t], wv,
                     cpu_vnni_x(hp[t] + (size_t) g * 4));
-                il[0][t] = _mm512_dpbusd_epi32(il[0][t], wv,
+                il[t] = _mm512_dpbusd_epi32(il[t], wv,
                     cpu_vnni_x(lp[t] + (size_t) g * 4));
             }
         }
-
 #pragma GCC unroll 8
         for (t = 0; t < T; t++) {
-            if (U == 2) {
-                ih[0][t] = _mm512_add_epi32(ih[0][t], ih[1][t]);
-                il[0][t] = _mm512_add_epi32(il[0][t], il[1][t]);
-            }
-            iv = _mm512_add_epi32(_mm512_slli_epi32(ih[0][t], 8), il[0][t]);
+            iv = _mm512_add_epi32(_mm512_slli_epi32(ih[t], 8), il[t]);
             iv = _mm512_sub_epi32(iv, _mm512_set1_epi32(
                      a->bias[(size_t) t * a->nb + b]));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iv),
@@ -139,21 +113,21 @@ cpu_vnni_tile(const int T, const int U, const struct cpu_vnni_tile *a)
 
 typedef void (*cpu_vnni_tile_pt)(const struct cpu_vnni_tile *a);
 
-#define CPU_VNNI_INST(T, U)                                                   \
+#define CPU_VNNI_INST(T)                                                      \
     static void                                                               \
     cpu_vnni_tile_##T(const struct cpu_vnni_tile *a)                          \
     {                                                                         \
-        cpu_vnni_tile(T, U, a);                                               \
+        cpu_vnni_tile(T, a);                                                  \
     }
 
-CPU_VNNI_INST(1, 2)
-CPU_VNNI_INST(2, 2)
-CPU_VNNI_INST(3, 1)
-CPU_VNNI_INST(4, 1)
-CPU_VNNI_INST(5, 1)
-CPU_VNNI_INST(6, 1)
-CPU_VNNI_INST(7, 1)
-CPU_VNNI_INST(8, 1)
+CPU_VNNI_INST(1)
+CPU_VNNI_INST(2)
+CPU_VNNI_INST(3)
+CPU_VNNI_INST(4)
+CPU_VNNI_INST(5)
+CPU_VNNI_INST(6)
+CPU_VNNI_INST(7)
+CPU_VNNI_INST(8)
 
 static const cpu_vnni_tile_pt  cpu_vnni_tiles[CPU_VNNI_TMAX + 1] = {
     NULL, cpu_vnni_tile_1, cpu_vnni_tile_2, cpu_vnni_tile_3,
