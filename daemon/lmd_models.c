@@ -229,7 +229,8 @@ lmd_models_start(const struct lmd_conf *conf, void (*on_change)(void),
                       m->name, m->path, m->engine_name);
         lmd_models_check_demo(m);
         m->engine = lmd_engine_start(m->module->module, &lmd_host, &params,
-                                     lmd_models_notify, NULL, err, errlen);
+                                     NULL, lmd_models_notify, NULL, err,
+                                     errlen);
         if (m->engine == NULL) {
             return LMD_ERROR;
         }

@@ -86,8 +86,10 @@ lmd_engine_main(void *arg)
 struct lmd_engine *
 lmd_engine_start(const struct lmd_module *module,
     const struct lmd_host *host, const struct lmd_engine_params *params,
-    lmd_engine_notify_pt notify, void *data, char *err, size_t errlen)
+    const struct lmd_serve_params *serve, lmd_engine_notify_pt notify,
+    void *data, char *err, size_t errlen)
 {
+    (void) serve;
     struct lmd_engine  *e;
     int                 rc;
 

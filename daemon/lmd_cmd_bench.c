@@ -1,0 +1,5 @@
+/*
+ * lmd_cmd_bench.c -- placeholder: `lmd bench URL`.
+ */
+
+#include "lmd_common.h"

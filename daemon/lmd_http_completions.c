@@ -1,0 +1,5 @@
+/*
+ * lmd_http_completions.c -- placeholder: the completion endpoints.
+ */
+
+#include "lmd_common.h"

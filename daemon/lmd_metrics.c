@@ -1,0 +1,5 @@
+/*
+ * lmd_metrics.c -- placeholder: GET /metrics.
+ */
+
+#include "lmd_common.h"

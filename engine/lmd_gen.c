@@ -1,0 +1,5 @@
+/*
+ * lmd_gen.c -- placeholder: generation requests (lmd_gen.h).
+ */
+
+#include "lmd_common.h"
