@@ -22,23 +22,15 @@
 
 #include "lmd_core.h"
 #include "lmd_cmd.h"
-#include "lmd_cmd_model.h"
+#include "lmd_cmd_generate.h"
 
 #include <cjson/cJSON.h>
 
 /* Prompt tokens per forward step. */
-#define LMD_GEN_PREFILL_CHUNK  512
-
-struct lmd_gen_opts {
-    struct lmd_cmd_model_opts   m;
-    const char                 *prompt;
-    long long                   prompt_tokens;  /* -1: --prompt */
-    int                         ignore_eos;
-    int                         json;
-};
+#define LMD_GENERATE_PREFILL_CHUNK  512
 
 /* Bytes of generated text, for --json. */
-struct lmd_gen_text {
+struct lmd_generate_text {
     char       *data;
     size_t      len;
     size_t      cap;
@@ -46,7 +38,7 @@ struct lmd_gen_text {
 
 
 static void
-lmd_gen_usage(FILE *out)
+lmd_generate_usage(FILE *out)
 {
     fprintf(out,
         "Usage: lmd generate MODEL_DIR --prompt TEXT [options]\n"
@@ -62,6 +54,10 @@ lmd_gen_usage(FILE *out)
         "  --prompt-tokens N     N seeded random token ids instead (for\n"
         "                        benchmarks; no tokenizer needed)\n"
         "  --ignore-eos          do not stop at the model's end tokens\n"
+        "  --batch N             run N sequences at once through the\n"
+        "                        serving scheduler (prompts: --prompt, or\n"
+        "                        --prompt-tokens seeded per sequence) and\n"
+        "                        report the throughput\n"
         "  --json                print {\"prompt_ids\", \"ids\", \"text\",\n"
         "                        \"prompt_tokens_per_s\", "
         "\"tokens_per_s\"} at the end\n"
@@ -77,7 +73,7 @@ lmd_gen_usage(FILE *out)
 
 
 static int
-lmd_gen_parse_args(int argc, char **argv, struct lmd_gen_opts *o)
+lmd_generate_parse_args(int argc, char **argv, struct lmd_generate_opts *o)
 {
     int    i, rc;
     char  *a;
@@ -96,12 +92,22 @@ lmd_gen_parse_args(int argc, char **argv, struct lmd_gen_opts *o)
             continue;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            lmd_gen_usage(stdout);
+            lmd_generate_usage(stdout);
             return 0;
         } else if (strcmp(a, "--json") == 0) {
             o->json = 1;
         } else if (strcmp(a, "--ignore-eos") == 0) {
             o->ignore_eos = 1;
+        } else if (strcmp(a, "--batch") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "lmd generate: --batch needs a value\n");
+                return 2;
+            }
+            if (lmd_parse_int(argv[++i], 1, 4096, &o->batch) != 0) {
+                fprintf(stderr, "lmd generate: --batch: expected an "
+                        "integer from 1 to 4096, not \"%s\"\n", argv[i]);
+                return 1;
+            }
         } else if (strcmp(a, "--prompt") == 0
                    || strcmp(a, "--prompt-tokens") == 0)
         {
@@ -148,7 +154,7 @@ lmd_gen_parse_args(int argc, char **argv, struct lmd_gen_opts *o)
 /* ------------------------------------------------------------------ text */
 
 static int
-lmd_gen_text_add(struct lmd_gen_text *t, const char *s, size_t len)
+lmd_generate_text_add(struct lmd_generate_text *t, const char *s, size_t len)
 {
     size_t   cap;
     char    *p;
@@ -172,8 +178,9 @@ lmd_gen_text_add(struct lmd_gen_text *t, const char *s, size_t len)
 /* Streams or collects the text of one id; ids the tokenizer does not
  * have (a model's padded vocabulary) have none. */
 static void
-lmd_gen_emit(const struct lmd_gen_opts *o, const struct lmd_tokenizer *tok,
-    struct lmd_detok *d, int32_t id, struct lmd_gen_text *text)
+lmd_generate_emit(const struct lmd_generate_opts *o,
+    const struct lmd_tokenizer *tok, struct lmd_detok *d, int32_t id,
+    struct lmd_generate_text *text)
 {
     const char  *s;
     size_t       len;
@@ -184,7 +191,7 @@ lmd_gen_emit(const struct lmd_gen_opts *o, const struct lmd_tokenizer *tok,
         return;
     }
     if (o->json) {
-        lmd_gen_text_add(text, s, len);
+        lmd_generate_text_add(text, s, len);
     } else {
         fwrite(s, 1, len, stdout);
         fflush(stdout);
@@ -194,8 +201,8 @@ lmd_gen_emit(const struct lmd_gen_opts *o, const struct lmd_tokenizer *tok,
 
 /* N ids from a seeded splitmix64: the same prompt for a seed and a
  * vocabulary size on every machine. */
-static int
-lmd_gen_random_ids(uint64_t seed, uint32_t vocab, long long n,
+int
+lmd_generate_random_ids(uint64_t seed, uint32_t vocab, long long n,
     struct lmd_tokens *ids)
 {
     uint64_t   x = seed, z;
@@ -218,7 +225,7 @@ lmd_gen_random_ids(uint64_t seed, uint32_t vocab, long long n,
 /* -------------------------------------------------------------- --json */
 
 static cJSON *
-lmd_gen_ids_json(const int32_t *ids, size_t n)
+lmd_generate_ids_json(const int32_t *ids, size_t n)
 {
     cJSON   *a;
     size_t   i;
@@ -232,8 +239,8 @@ lmd_gen_ids_json(const int32_t *ids, size_t n)
 
 
 static int
-lmd_gen_print_json(const struct lmd_tokens *prompt,
-    const struct lmd_tokens *gen, const struct lmd_gen_text *text,
+lmd_generate_print_json(const struct lmd_tokens *prompt,
+    const struct lmd_tokens *gen, const struct lmd_generate_text *text,
     int has_text, double prompt_tps, double tps, const char *finish)
 {
     cJSON  *obj;
@@ -244,8 +251,8 @@ lmd_gen_print_json(const struct lmd_tokens *prompt,
         return LMD_ERROR;
     }
     cJSON_AddItemToObject(obj, "prompt_ids",
-                          lmd_gen_ids_json(prompt->ids, prompt->n));
-    cJSON_AddItemToObject(obj, "ids", lmd_gen_ids_json(gen->ids, gen->n));
+                          lmd_generate_ids_json(prompt->ids, prompt->n));
+    cJSON_AddItemToObject(obj, "ids", lmd_generate_ids_json(gen->ids, gen->n));
     /* "" without a tokenizer (--prompt-tokens on a bare config.json) */
     cJSON_AddStringToObject(obj, "text",
                             has_text && text->data ? text->data : "");
@@ -266,10 +273,10 @@ lmd_gen_print_json(const struct lmd_tokens *prompt,
 /* ------------------------------------------------------------------ run */
 
 static int
-lmd_gen_run(const struct lmd_gen_opts *o, struct lmd_cmd_model *m)
+lmd_generate_run(const struct lmd_generate_opts *o, struct lmd_cmd_model *m)
 {
     struct lmd_tokens    prompt = { NULL, 0, 0 }, gen = { NULL, 0, 0 };
-    struct lmd_gen_text  text = { NULL, 0, 0 };
+    struct lmd_generate_text  text = { NULL, 0, 0 };
     struct lmd_sampling  sampling;
     struct lmd_sampler  *sampler = NULL;
     struct lmd_detok    *detok = NULL;
@@ -292,7 +299,7 @@ lmd_gen_run(const struct lmd_gen_opts *o, struct lmd_cmd_model *m)
             fprintf(stderr, "lmd generate: encoding the prompt: %s\n", err);
             goto done;
         }
-    } else if (lmd_gen_random_ids(o->m.seed, m->cfg.vocab_size,
+    } else if (lmd_generate_random_ids(o->m.seed, m->cfg.vocab_size,
                                   o->prompt_tokens, &prompt) != LMD_OK)
     {
         fprintf(stderr, "lmd generate: out of memory\n");
@@ -340,7 +347,7 @@ lmd_gen_run(const struct lmd_gen_opts *o, struct lmd_cmd_model *m)
     t0 = lmd_cmd_now();
     err[0] = '\0';
     logits = lmd_session_feed(m->session, prompt.ids, prompt.n, 1,
-                              LMD_GEN_PREFILL_CHUNK, err, sizeof(err));
+                              LMD_GENERATE_PREFILL_CHUNK, err, sizeof(err));
     t1 = lmd_cmd_now();
     if (logits == NULL) {
         fprintf(stderr, "lmd generate: %s\n", err);
@@ -373,7 +380,7 @@ lmd_gen_run(const struct lmd_gen_opts *o, struct lmd_cmd_model *m)
             finish = "stop";
             break;
         }
-        lmd_gen_emit(o, m->tok, detok, id, &text);
+        lmd_generate_emit(o, m->tok, detok, id, &text);
         if (gen.n == (size_t) o->m.max_tokens
             || lmd_session_length(m->session) + 1
                > lmd_session_capacity(m->session))
@@ -392,7 +399,7 @@ lmd_gen_run(const struct lmd_gen_opts *o, struct lmd_cmd_model *m)
         && len > 0)
     {
         if (o->json) {
-            lmd_gen_text_add(&text, s, len);
+            lmd_generate_text_add(&text, s, len);
         } else {
             fwrite(s, 1, len, stdout);
         }
@@ -403,7 +410,7 @@ lmd_gen_run(const struct lmd_gen_opts *o, struct lmd_cmd_model *m)
           ? (double) (gen.n - 1) / (t_last - t_first) : 0;
 
     if (o->json) {
-        if (lmd_gen_print_json(&prompt, &gen, &text, detok != NULL, ptps,
+        if (lmd_generate_print_json(&prompt, &gen, &text, detok != NULL, ptps,
                                tps, finish) != LMD_OK)
         {
             fprintf(stderr, "lmd generate: out of memory\n");
@@ -441,18 +448,19 @@ done:
 int
 lmd_cmd_generate(int argc, char **argv)
 {
-    struct lmd_gen_opts   o;
+    struct lmd_generate_opts   o;
     struct lmd_cmd_model  m;
     int                   rc;
 
-    rc = lmd_gen_parse_args(argc, argv, &o);
+    rc = lmd_generate_parse_args(argc, argv, &o);
     if (rc >= 0) {
         return rc;
     }
 
     rc = lmd_cmd_model_load(&m, &o.m, o.prompt != NULL);
     if (rc == 0) {
-        rc = lmd_gen_run(&o, &m);
+        rc = o.batch > 0 ? lmd_generate_batch(&o, &m)
+                         : lmd_generate_run(&o, &m);
     }
     lmd_cmd_model_close(&m);
 
