@@ -26,8 +26,9 @@ enum lmd_oai_kind {
 #define LMD_OAI_MAX_N           128
 
 struct lmd_oai_message {
-    const char         *role;           /* system, user, assistant, tool,
-                                           developer (as system) */
+    const char         *role;           /* system, user, assistant or
+                                           tool ("developer" is stored as
+                                           system) */
     const char         *content;        /* string, or the text parts of an
                                            array joined; "" when null */
     const char         *name;           /* NULL when absent */
@@ -67,7 +68,11 @@ struct lmd_oai_request {
     /* temperature, top_p, top_k, min_p, penalties, seed, logit_bias;
      * top_logprobs is the number of alternatives wanted per token */
     struct lmd_sampling      sampling;
-    int                      logprobs;          /* return logprobs */
+    int                      logprobs;          /* return logprobs: chat's
+                                                   logprobs true, or
+                                                   completions' logprobs
+                                                   not null (its value is
+                                                   sampling.top_logprobs) */
 
     const char              *stop[LMD_OAI_MAX_STOP];
     size_t                   n_stop;
