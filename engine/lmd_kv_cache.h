@@ -16,10 +16,12 @@
  * Prefix identity: a full block is keyed by a hash chain, h_i = H(h_{i-1},
  * the block's block_size token ids), so block i only matches when every
  * token before it matched too.  The ids and the parent key are stored and
- * compared on lookup, so a hash collision cannot hand out wrong KV.  Only
- * full blocks are ever shared, and a shared block is never written again
- * (a sequence writes only blocks it allocated itself), so no copy on
- * write is needed.
+ * compared on lookup, so a hash collision cannot hand out wrong KV for
+ * the block itself; the hash is seeded at random per cache, so equal
+ * keys for different earlier prefixes are a 2^-64 chance, not something
+ * a client can craft.  Only full blocks are ever shared, and a shared
+ * block is never written again (a sequence writes only blocks it
+ * allocated itself), so no copy on write is needed.
  *
  * Engine thread only: no locking.
  */
@@ -41,14 +43,19 @@ struct lmd_kvc_stats {
     uint32_t    used;           /* refs > 0 */
     uint32_t    cached;         /* refs == 0, holding a prefix */
     uint64_t    lookups;        /* lmd_kvc_match calls */
-    uint64_t    query_tokens;   /* tokens asked about by lmd_kvc_match */
+    uint64_t    query_tokens;   /* tokens asked about by lmd_kvc_match
+                                   (its n, the whole prompt) */
     uint64_t    hit_tokens;     /* tokens it found cached */
     uint64_t    evictions;      /* cached blocks reclaimed */
+    uint64_t    misuse;         /* caller bugs ignored: releasing or
+                                   committing a block with refs 0, or a
+                                   block number out of range */
 };
 
 /* n_blocks blocks of block_size tokens; prefix_cache 0 turns matching and
  * registration off (blocks go straight back to the free list).  NULL when
- * out of memory. */
+ * out of memory, or when n_blocks or block_size is 0 (or n_blocks is
+ * LMD_KVC_NONE). */
 struct lmd_kvc *lmd_kvc_create(uint32_t n_blocks, uint32_t block_size,
     int prefix_cache);
 void lmd_kvc_free(struct lmd_kvc *c);
@@ -80,11 +87,13 @@ uint64_t lmd_kvc_commit(struct lmd_kvc *c, uint32_t block, uint64_t parent,
     const int32_t *tokens);
 
 /* Drops one reference on each of blocks[0 .. n).  A block left with none
- * becomes cached (most recently used) if registered, else free. */
+ * becomes cached (most recently used) if registered, else free.  A block
+ * that has no reference is left alone and counted in stats.misuse. */
 void lmd_kvc_release(struct lmd_kvc *c, const uint32_t *blocks, uint32_t n);
 
 /* Forgets every cached prefix (the blocks become free); used blocks stay
- * used but are unregistered.  For kv_init again and for tests. */
+ * used but are unregistered.  The stats counters keep counting.  For
+ * kv_init again and for tests. */
 void lmd_kvc_reset(struct lmd_kvc *c);
 
 void lmd_kvc_stats(const struct lmd_kvc *c, struct lmd_kvc_stats *st);
