@@ -69,6 +69,26 @@ struct lmd_conf_auth {
     int                      protect_static;    /* the page needs a key */
 };
 
+/* models[].kv_cache: the paged KV pool (lmd.yaml(5)). */
+struct lmd_conf_kv_cache {
+    long long                block_size;        /* tokens per block */
+    double                   cache_max_entry_count; /* fraction of the
+                                                   memory left after the
+                                                   weights */
+    uint64_t                 kv_memory;         /* cpu budget, bytes;
+                                                   0: auto */
+    long long                kv_blocks;         /* 0: from the fraction */
+    char                    *codec;             /* "auto" */
+};
+
+/* models[].scheduler: continuous batching limits. */
+struct lmd_conf_scheduler {
+    long long                max_batch_size;    /* running sequences */
+    long long                max_batched_tokens; /* tokens per step */
+    long long                max_queue;         /* waiting requests */
+    uint64_t                 queue_timeout;     /* ms in the queue */
+};
+
 struct lmd_conf_model {
     char                    *name;              /* API model id */
     char                    *path;              /* model folder */
@@ -81,6 +101,9 @@ struct lmd_conf_model {
     long long                seed;              /* dummy weights */
     char                    *chat_template;     /* Jinja file overriding
                                                    the model's; NULL */
+    struct lmd_conf_kv_cache kv_cache;
+    struct lmd_conf_scheduler scheduler;
+    int                      prefix_cache;      /* 0/1 */
     int                      line;
     int                      column;
 };

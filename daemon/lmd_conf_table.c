@@ -8,6 +8,9 @@
  *
  *   - models: a list of mappings; name and path are required, names are
  *     unique and made of [A-Za-z0-9._:/-], engines are plain module names;
+ *     kv_cache and scheduler are nested sections with checks of their own
+ *     (a power-of-two block size, no codec that is not built yet, a step
+ *     that holds at least one token per running sequence);
  *   - post hooks, run once a section is complete: daemon.user must exist
  *     (getpwnam), api keys must be printable ASCII, and api_keys_file is
  *     read into http.auth.api_keys.
@@ -83,6 +86,120 @@ lmd_conf_model_post(struct lmd_conf_ctx *ctx, yaml_node_t *node, void *base,
 }
 
 
+/* kv_cache: the block size must be a power of two (blocks are indexed
+ * with shifts by the engines), and only the engine's own KV layout is
+ * built: the quantized codecs wait for the int8-kv module (issue 8). */
+static int
+lmd_conf_kv_cache_post(struct lmd_conf_ctx *ctx, yaml_node_t *node,
+    void *base, const char *what)
+{
+    struct lmd_conf_kv_cache  *kv;
+
+    kv = base;
+    if ((kv->block_size & (kv->block_size - 1)) != 0) {
+        return lmd_conf_error(ctx, lmd_conf_find(ctx, node, "block_size"),
+                              "expected a power of two (16, 32, 64 ... "
+                              "1024) for %s.block_size", what);
+    }
+    if (strcmp(kv->codec, "auto") != 0) {
+        return lmd_conf_error(ctx, lmd_conf_find(ctx, node, "codec"),
+                              "kv_cache codec \"%s\" needs the int8-kv "
+                              "module, not built yet (use auto) for "
+                              "%s.codec", kv->codec, what);
+    }
+    return LMD_OK;
+}
+
+
+/* scheduler: a decode step gives every running sequence one token, so a
+ * step budget below the batch size could never run a full batch.  The
+ * message points at whichever of the two was written. */
+static int
+lmd_conf_scheduler_post(struct lmd_conf_ctx *ctx, yaml_node_t *node,
+    void *base, const char *what)
+{
+    struct lmd_conf_scheduler  *sc;
+    yaml_node_t                *at;
+
+    sc = base;
+    if (sc->max_batched_tokens < sc->max_batch_size) {
+        at = lmd_conf_find(ctx, node, "max_batched_tokens");
+        if (at == NULL) {
+            at = lmd_conf_find(ctx, node, "max_batch_size");
+        }
+        return lmd_conf_error(ctx, at, "max_batched_tokens (%lld) must be "
+                              "at least max_batch_size (%lld) in %s",
+                              sc->max_batched_tokens, sc->max_batch_size,
+                              what);
+    }
+    if (sc->queue_timeout == 0) {
+        return lmd_conf_error(ctx, lmd_conf_find(ctx, node, "queue_timeout"),
+                              "expected a duration above 0 for "
+                              "%s.queue_timeout", what);
+    }
+    return LMD_OK;
+}
+
+
+static const struct lmd_conf_range  lmd_conf_block_size = { 16, 1024 };
+
+static const struct lmd_conf_range  lmd_conf_kv_blocks = { 0, 16777216 };
+
+static const struct lmd_conf_range  lmd_conf_batch_size = { 1, 65536 };
+
+static const struct lmd_conf_range  lmd_conf_batched_tokens = {
+    1, 16777216
+};
+
+static const struct lmd_conf_range  lmd_conf_max_queue = { 1, 1000000 };
+
+/* int4 is named so that it gets the same message as int8. */
+static const char *const  lmd_conf_kv_codecs[] = {
+    "auto", "int8", "int4", NULL
+};
+
+static const struct lmd_conf_cmd  lmd_conf_kv_cache_cmds[] = {
+    { "block_size", &lmd_conf_type_int,
+      offsetof(struct lmd_conf_kv_cache, block_size), &lmd_conf_block_size,
+      "64" },
+    { "cache_max_entry_count", &lmd_conf_type_fraction,
+      offsetof(struct lmd_conf_kv_cache, cache_max_entry_count), NULL,
+      "0.8" },
+    { "kv_memory", &lmd_conf_type_size_auto,
+      offsetof(struct lmd_conf_kv_cache, kv_memory), NULL, "auto" },
+    { "kv_blocks", &lmd_conf_type_int,
+      offsetof(struct lmd_conf_kv_cache, kv_blocks), &lmd_conf_kv_blocks,
+      "0" },
+    { "codec", &lmd_conf_type_enum_str,
+      offsetof(struct lmd_conf_kv_cache, codec), lmd_conf_kv_codecs,
+      "auto" },
+    { NULL, NULL, 0, NULL, NULL }
+};
+
+static const struct lmd_conf_section  lmd_conf_kv_cache_section = {
+    lmd_conf_kv_cache_cmds, lmd_conf_kv_cache_post
+};
+
+static const struct lmd_conf_cmd  lmd_conf_scheduler_cmds[] = {
+    { "max_batch_size", &lmd_conf_type_int,
+      offsetof(struct lmd_conf_scheduler, max_batch_size),
+      &lmd_conf_batch_size, "128" },
+    { "max_batched_tokens", &lmd_conf_type_int,
+      offsetof(struct lmd_conf_scheduler, max_batched_tokens),
+      &lmd_conf_batched_tokens, "4096" },
+    { "max_queue", &lmd_conf_type_int,
+      offsetof(struct lmd_conf_scheduler, max_queue), &lmd_conf_max_queue,
+      "1024" },
+    { "queue_timeout", &lmd_conf_type_duration,
+      offsetof(struct lmd_conf_scheduler, queue_timeout), NULL, "120s" },
+    { NULL, NULL, 0, NULL, NULL }
+};
+
+static const struct lmd_conf_section  lmd_conf_scheduler_section = {
+    lmd_conf_scheduler_cmds, lmd_conf_scheduler_post
+};
+
+
 static const char *const  lmd_conf_load_formats[] = {
     "auto", "dummy", NULL
 };
@@ -113,6 +230,14 @@ static const struct lmd_conf_cmd  lmd_conf_model_cmds[] = {
       offsetof(struct lmd_conf_model, seed), &lmd_conf_seed, "0" },
     { "chat_template", &lmd_conf_type_path,
       offsetof(struct lmd_conf_model, chat_template), NULL, NULL },
+    { "kv_cache", &lmd_conf_type_section,
+      offsetof(struct lmd_conf_model, kv_cache), &lmd_conf_kv_cache_section,
+      NULL },
+    { "scheduler", &lmd_conf_type_section,
+      offsetof(struct lmd_conf_model, scheduler),
+      &lmd_conf_scheduler_section, NULL },
+    { "prefix_cache", &lmd_conf_type_flag,
+      offsetof(struct lmd_conf_model, prefix_cache), NULL, "true" },
     { NULL, NULL, 0, NULL, NULL }
 };
 
@@ -414,6 +539,12 @@ static const char *const  lmd_conf_error_log_words[] = {
     "stderr", "stdout", NULL
 };
 
+/* "off": no pid file (lmd serve, or a service manager that tracks the
+ * process itself). */
+static const char *const  lmd_conf_pid_words[] = {
+    "off", NULL
+};
+
 static const char *const  lmd_conf_access_log_words[] = {
     "off", "stdout", "stderr", NULL
 };
@@ -431,7 +562,8 @@ static const struct lmd_conf_range  lmd_conf_keepalive_requests = {
 static const struct lmd_conf_cmd  lmd_conf_daemon_cmds[] = {
     LMD_ROW("daemonize", flag, lmd_conf_daemon, daemonize, NULL, "false"),
     LMD_ROW("user", str, lmd_conf_daemon, user, NULL, NULL),
-    LMD_ROW("pid", path, lmd_conf_daemon, pid, NULL, "logs/lmd.pid"),
+    LMD_ROW("pid", target, lmd_conf_daemon, pid, lmd_conf_pid_words,
+            "logs/lmd.pid"),
     LMD_ROW("error_log", target, lmd_conf_daemon, error_log,
             lmd_conf_error_log_words, "stderr"),
     LMD_ROW("log_level", enum, lmd_conf_daemon, log_level,

@@ -119,6 +119,8 @@ extern const struct lmd_conf_type  lmd_conf_type_target;
 extern const struct lmd_conf_type  lmd_conf_type_flag;
 extern const struct lmd_conf_type  lmd_conf_type_size;
 extern const struct lmd_conf_type  lmd_conf_type_duration;
+extern const struct lmd_conf_type  lmd_conf_type_size_auto;
+extern const struct lmd_conf_type  lmd_conf_type_fraction;
 extern const struct lmd_conf_type  lmd_conf_type_int;
 extern const struct lmd_conf_type  lmd_conf_type_enum;
 extern const struct lmd_conf_type  lmd_conf_type_enum_str;

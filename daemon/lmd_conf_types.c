@@ -14,6 +14,8 @@
  *     target     char *                a word from post, or a path
  *     flag       int (0/1)             true/false, yes/no, on/off
  *     size       uint64_t bytes        "512", "4k", "4m", "1g"
+ *     size_auto  uint64_t bytes, 0     "auto" or a size above 0
+ *     fraction   double                a decimal in (0, 1]: "0.8"
  *     duration   uint64_t ms           "10s", "1m30s", "500ms"
  *     int        long long             decimal in post's range
  *     enum       int (index)           a word from post
@@ -372,6 +374,39 @@ lmd_conf_dump_u64(struct lmd_conf_dumper *d, int indent, const char *key,
 }
 
 
+/* "auto" is stored as 0, so an explicit 0 is refused: it would read back
+ * as "auto". */
+static int
+lmd_conf_parse_size_auto(const char *s, uint64_t *out)
+{
+    if (strcmp(s, "auto") == 0) {
+        *out = 0;
+        return 0;
+    }
+    if (lmd_parse_size(s, out) != 0 || *out == 0) {
+        return -1;
+    }
+    return 0;
+}
+
+
+static void
+lmd_conf_format_size_auto(uint64_t v, char *buf, size_t len)
+{
+    if (v == 0) {
+        snprintf(buf, len, "auto");
+        return;
+    }
+    lmd_format_size(v, buf, len);
+}
+
+
+static const struct lmd_conf_u64  lmd_conf_size_auto = {
+    lmd_conf_parse_size_auto, lmd_conf_format_size_auto,
+    "auto or a size like \"4g\" (bytes, or a number with k, m or g)"
+};
+
+
 const struct lmd_conf_type  lmd_conf_type_size = {
     lmd_conf_init_u64, lmd_conf_set_u64, lmd_conf_merge_u64,
     lmd_conf_dump_u64, 0, &lmd_conf_size
@@ -380,6 +415,96 @@ const struct lmd_conf_type  lmd_conf_type_size = {
 const struct lmd_conf_type  lmd_conf_type_duration = {
     lmd_conf_init_u64, lmd_conf_set_u64, lmd_conf_merge_u64,
     lmd_conf_dump_u64, 0, &lmd_conf_duration
+};
+
+const struct lmd_conf_type  lmd_conf_type_size_auto = {
+    lmd_conf_init_u64, lmd_conf_set_u64, lmd_conf_merge_u64,
+    lmd_conf_dump_u64, 0, &lmd_conf_size_auto
+};
+
+
+/* ------------------------------------------------------------------------
+ * Fractions
+ * ------------------------------------------------------------------------ */
+
+/* Any negative value marks a fraction unset (valid ones are above 0). */
+static void
+lmd_conf_init_double(void *field)
+{
+    *(double *) field = -1.0;
+}
+
+
+/* Plain decimals only ("0.8", "1", ".5"): no signs, exponents, hex, inf
+ * or nan, which strtod would take.  The daemon never calls setlocale(),
+ * so the decimal point is always '.'. */
+static int
+lmd_conf_parse_fraction(const char *s, double *out)
+{
+    char    *end;
+    double   v;
+
+    if (s[0] == '\0' || strspn(s, "0123456789.") != strlen(s)) {
+        return -1;
+    }
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno != 0 || !(v > 0.0 && v <= 1.0)) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+
+static int
+lmd_conf_set_fraction(struct lmd_conf_ctx *ctx, yaml_node_t *node,
+    void *field, const struct lmd_conf_cmd *cmd, const char *what)
+{
+    const char  *s;
+
+    lmd_unused(cmd);
+
+    s = lmd_conf_scalar(node);
+    if (s == NULL || lmd_conf_parse_fraction(s, field) != 0) {
+        return lmd_conf_error(ctx, node, "expected a number above 0 and at "
+                              "most 1, like 0.8, for %s", what);
+    }
+    return LMD_OK;
+}
+
+
+static int
+lmd_conf_merge_fraction(struct lmd_conf_ctx *ctx, void *field,
+    const struct lmd_conf_cmd *cmd, const char *what)
+{
+    if (*(double *) field < 0.0) {
+        if (cmd->def == NULL
+            || lmd_conf_parse_fraction(cmd->def, field) != 0)
+        {
+            return lmd_conf_error(ctx, NULL, "bad default for %s", what);
+        }
+    }
+    return LMD_OK;
+}
+
+
+/* 15 significant digits: "0.8" prints as 0.8, and the printed text loads
+ * back to a value that prints the same. */
+static void
+lmd_conf_dump_fraction(struct lmd_conf_dumper *d, int indent,
+    const char *key, const void *field, const struct lmd_conf_cmd *cmd)
+{
+    lmd_unused(cmd);
+
+    lmd_conf_dump_key(d, indent, key);
+    fprintf(d->out, " %.15g\n", *(const double *) field);
+}
+
+
+const struct lmd_conf_type  lmd_conf_type_fraction = {
+    lmd_conf_init_double, lmd_conf_set_fraction, lmd_conf_merge_fraction,
+    lmd_conf_dump_fraction, 0, NULL
 };
 
 

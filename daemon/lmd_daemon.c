@@ -308,10 +308,12 @@ lmd_daemon_run(struct lmd_conf *conf, const char *conf_file,
 
     /* The pid file is written while still root: its folder (prefix/logs)
      * is usually root's, as nginx's is.  After the switch the file may
-     * not be removable at exit; a later start replaces it. */
+     * not be removable at exit; a later start replaces it.  "off"
+     * writes none (lmd_pid_remove leaves "off" alone too). */
     lmd_pid_path = strdup(conf->daemon.pid);
     if (lmd_pid_path == NULL
-        || lmd_pid_write(lmd_pid_path, err, sizeof(err)) != LMD_OK)
+        || (strcmp(lmd_pid_path, "off") != 0
+            && lmd_pid_write(lmd_pid_path, err, sizeof(err)) != LMD_OK))
     {
         lmd_log_error(LMD_LOG_ERR, lmd_error_log, 0, "%s",
                       lmd_pid_path ? err : "out of memory");

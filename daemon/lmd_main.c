@@ -242,6 +242,9 @@ main(int argc, char **argv)
         rc = 1;
         if (conf == NULL) {
             fprintf(stderr, "lmd: %s\n", err);
+        } else if (strcmp(conf->daemon.pid, "off") == 0) {
+            fprintf(stderr, "lmd: daemon.pid is off in %s: no pid file to "
+                    "send the signal through\n", conf_file);
         } else if (lmd_signal_process(conf->daemon.pid, o.signal, err,
                                       sizeof(err)) != LMD_OK)
         {

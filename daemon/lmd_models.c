@@ -177,10 +177,30 @@ lmd_models_check_demo(struct lmd_model *m)
 }
 
 
+/* The engine's copy of models[].kv_cache, scheduler and prefix_cache
+ * (the config has checked every range). */
+static void
+lmd_models_serve_params(const struct lmd_conf_model *cm,
+    struct lmd_serve_params *sp)
+{
+    memset(sp, 0, sizeof(*sp));
+    sp->block_size = (uint32_t) cm->kv_cache.block_size;
+    sp->kv_blocks = (uint32_t) cm->kv_cache.kv_blocks;
+    sp->cache_max_entry_count = cm->kv_cache.cache_max_entry_count;
+    sp->kv_memory = cm->kv_cache.kv_memory;
+    sp->max_batch_size = (uint32_t) cm->scheduler.max_batch_size;
+    sp->max_batched_tokens = (uint32_t) cm->scheduler.max_batched_tokens;
+    sp->max_queue = (uint32_t) cm->scheduler.max_queue;
+    sp->queue_timeout_ms = cm->scheduler.queue_timeout;
+    sp->prefix_cache = cm->prefix_cache;
+}
+
+
 int
 lmd_models_start(const struct lmd_conf *conf, void (*on_change)(void),
     char *err, size_t errlen)
 {
+    struct lmd_serve_params   serve;
     struct lmd_engine_params  params;
     struct lmd_model         *m;
     size_t                    i;
@@ -228,8 +248,9 @@ lmd_models_start(const struct lmd_conf *conf, void (*on_change)(void),
                       "loading model \"%s\" from \"%s\" on engine \"%s\"",
                       m->name, m->path, m->engine_name);
         lmd_models_check_demo(m);
+        lmd_models_serve_params(&conf->models[i], &serve);
         m->engine = lmd_engine_start(m->module->module, &lmd_host, &params,
-                                     NULL, lmd_models_notify, NULL, err,
+                                     &serve, lmd_models_notify, NULL, err,
                                      errlen);
         if (m->engine == NULL) {
             return LMD_ERROR;

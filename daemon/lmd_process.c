@@ -51,6 +51,10 @@ lmd_pid_remove(const char *path)
     int      fd;
     long     pid;
 
+    if (strcmp(path, "off") == 0) {
+        return;                         /* daemon.pid: off */
+    }
+
     /* Only our own: a newer daemon may have replaced the file. */
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd == -1) {

@@ -599,7 +599,8 @@ LMD_TEST(error_unknown_key)
     expect_error("models:\n  - name: a\n    path: b\n    kv: x\n",
                  "t.yaml:4:5: unknown key \"kv\" in models[0] (expected one "
                  "of: name, path, engine, load_format, weights, threads, "
-                 "seed, chat_template)");
+                 "seed, chat_template, kv_cache, scheduler, "
+                 "prefix_cache)");
     expect_error("http:\n  listen:\n    - addr: \"*:1\"\n      tsl: {}\n",
                  "t.yaml:4:7: unknown key \"tsl\" in http.listen[0] "
                  "(expected one of: addr, tls)");
