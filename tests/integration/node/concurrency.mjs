@@ -112,7 +112,7 @@ main(async () => {
     // ------------------------------------------------------- metrics
     const idle = await untilIdle(MODEL, 1000);
     check('/metrics afterwards: lmd_requests_running 0, '
-          + 'lmd_requests_waiting 0, lmd_kv_blocks_used 0', idle.idle,
+          + 'lmd_requests_waiting 0, lmd_kv_blocks_used 0', idle.met,
           JSON.stringify(idle.last));
     const m = await metrics();
     const gen = metric(m, 'lmd_generation_tokens_total', { model: MODEL });

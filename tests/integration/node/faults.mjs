@@ -57,7 +57,7 @@ async function long() {
 async function idle(what) {
     const r = await untilIdle(MODEL, 1000);
     check(`${what}: lmd_requests_running/waiting 0 and lmd_kv_blocks_used `
-          + `0 within 1 s (${r.ms} ms)`, r.idle, JSON.stringify(r.last));
+          + `0 within 1 s (${r.ms} ms)`, r.met, JSON.stringify(r.last));
 }
 
 // retryAfter(headers): a Retry-After of delay-seconds (RFC 9110 10.2.3).
@@ -88,7 +88,7 @@ async function cancel() {
     // (a') a client waiting for a non-streamed answer leaves.
     h = post({ max_tokens: 1500 });
     let r = await until(MODEL, 10000, (x) => x.running === 1);
-    check('a non-streamed request is running', r.idle,
+    check('a non-streamed request is running', r.met,
           JSON.stringify(r.last));
     h.destroy();
     await idle('(a\') client gone while waiting for a non-streamed answer');
@@ -99,12 +99,12 @@ async function cancel() {
     const second = post({ stream: true, max_tokens: 8 });
     r = await until(MODEL, 5000, (x) => x.running === 1 && x.waiting === 1);
     check('max_batch_size 1: the second request waits '
-          + '(lmd_requests_waiting 1)', r.idle, JSON.stringify(r.last));
+          + '(lmd_requests_waiting 1)', r.met, JSON.stringify(r.last));
     const before = second.events.filter((e) => e.data !== null).length;
     second.destroy();
     r = await until(MODEL, 1000, (x) => x.waiting === 0);
     check(`(b) client gone while queued: lmd_requests_waiting 0 within 1 s `
-          + `(${r.ms} ms)`, r.idle, JSON.stringify(r.last));
+          + `(${r.ms} ms)`, r.met, JSON.stringify(r.last));
     check('(b) ... and it never produced a chunk', before === 0,
           `${before} chunks`);
     const n0 = first.events.length;
@@ -142,9 +142,11 @@ async function queue() {
           JSON.stringify(done.headers['retry-after']));
     const shape = errorShape(done.raw);
     check('429 body is OpenAI\'s error object', shape === '', shape);
-    const g = gauges(await metrics(), MODEL);
-    eq('... while the other waits (running 1, waiting 1)',
-        [g.running, g.waiting], [1, 1]);
+    // (The gauges may trail a submit by one engine step.)
+    const w = await until(MODEL, 1000,
+                          (x) => x.running === 1 && x.waiting === 1);
+    check('... while the other waits (running 1, waiting 1)', w.met,
+          JSON.stringify(w.last));
     first.destroy();
     const o = await other.done;
     eq('once the one in front is gone, the waiting request answers 200',

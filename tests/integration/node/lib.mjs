@@ -414,7 +414,7 @@ export function gauges(ms, model) {
 
 // untilIdle(model, ms): polls /metrics (every 20 ms, for at most MS) until
 // MODEL has no running or waiting request and no KV block in use.
-// Returns {idle, ms (how long it took), last (the last gauges)}.
+// Returns {met, ms (how long it took), last (the last gauges)}.
 export async function untilIdle(model, limit = 1000) {
     return until(model, limit,
                  (g) => g.running === 0 && g.waiting === 0 && g.used === 0);
@@ -427,10 +427,10 @@ export async function until(model, limit, pred) {
     for (;;) {
         g = gauges(await metrics(), model);
         if (pred(g)) {
-            return { idle: true, ms: Math.round(now() - t0), last: g };
+            return { met: true, ms: Math.round(now() - t0), last: g };
         }
         if (now() - t0 > limit) {
-            return { idle: false, ms: Math.round(now() - t0), last: g };
+            return { met: false, ms: Math.round(now() - t0), last: g };
         }
         await sleep(20);
     }
