@@ -38,6 +38,7 @@
 #include <cjson/cJSON.h>
 
 #include "lmd_chat_template.h"
+#include "lmd_model_text.h"
 
 #define LMD_CHAT_PREFILL_CHUNK  512
 #define LMD_CHAT_CONTEXT        4096    /* default KV room, in tokens */
@@ -493,21 +494,9 @@ lmd_chat_setup(struct lmd_chat *c)
         lmd_cmd_model_add_eos(&c->m, id);
     }
 
-    /* generation_config.json's sampling, where the options are silent */
-    if (!(o->m.set & LMD_CMD_SET_TEMPERATURE) && cfg->has_temperature) {
-        o->m.sampling.temperature = cfg->temperature;
-    }
-    if (!(o->m.set & LMD_CMD_SET_TOP_P) && cfg->has_top_p) {
-        o->m.sampling.top_p = cfg->top_p;
-    }
-    if (!(o->m.set & LMD_CMD_SET_TOP_K) && cfg->has_top_k) {
-        o->m.sampling.top_k = cfg->top_k;
-    }
-    if (!(o->m.set & LMD_CMD_SET_REPETITION)
-        && cfg->has_repetition_penalty)
-    {
-        o->m.sampling.repetition_penalty = cfg->repetition_penalty;
-    }
+    /* generation_config.json's sampling, where the options are silent
+     * (as the API does) */
+    lmd_model_text_defaults(cfg, o->m.set, &o->m.sampling);
 
     ctx = o->context;
     if (ctx == 0) {

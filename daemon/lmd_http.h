@@ -85,6 +85,12 @@ struct lmd_http_request {
      * goes away before the request is finalized (then it is freed). */
     void                      *ctx;
     lmd_http_abort_pt          on_abort;
+
+    /* Completion requests: what the access log adds (log_tokens set). */
+    unsigned                   log_tokens:1;
+    uint32_t                   prompt_tokens;
+    uint32_t                   completion_tokens;
+    int64_t                    ttft_ms;        /* -1: no token yet */
 };
 
 /* ------------------------------------------------------------- requests */
@@ -164,6 +170,9 @@ void lmd_http_dispatch(struct lmd_http_request *r);
 int lmd_http_static_handler(struct lmd_http_request *r);
 int lmd_http_health_handler(struct lmd_http_request *r);
 int lmd_http_models_handler(struct lmd_http_request *r);
+/* POST /v1/chat/completions and /v1/completions (lmd_http_completions.c) */
+int lmd_http_chat_completions_handler(struct lmd_http_request *r);
+int lmd_http_completions_handler(struct lmd_http_request *r);
 
 /* --------------------------------------------------------------- auth */
 

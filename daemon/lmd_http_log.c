@@ -5,6 +5,9 @@
  *   127.0.0.1 - - [22/Nov/2026:00:27:48 +0000] "GET / HTTP/1.1" 200 612
  *   "-" "curl/7.88.1" 0.001
  *
+ * Completion requests append their token counts and the time to the
+ * first token: `pt=12 ct=100 ttft=35` (ttft=- when none came).
+ *
  * Quotes, backslashes and control bytes in client-supplied fields are
  * written as \xHH, so a line can always be parsed back.
  */
@@ -53,7 +56,7 @@ lmd_http_log_request(struct lmd_http_request *r)
     struct tm              tm;
     time_t                 now;
     uint64_t               ms;
-    size_t                 n, cap = sizeof(line) - 64;
+    size_t                 n, cap = sizeof(line) - 128;
     int                    w;
 
     if (r->cycle->access_log == NULL) {
@@ -89,9 +92,24 @@ lmd_http_log_request(struct lmd_http_request *r)
 #undef LMD_APPEND
 
     ms = lmd_event_now_ms() - r->start_ms;
-    w = snprintf(line + n, sizeof(line) - n, "\" %llu.%03llu\n",
+    w = snprintf(line + n, sizeof(line) - n, "\" %llu.%03llu",
                  (unsigned long long) (ms / 1000),
                  (unsigned long long) (ms % 1000));
     n += (size_t) lmd_max(w, 0);
+    if (r->log_tokens) {
+        /* completions: prompt and completion tokens, time to the first
+         * token in ms ("-" when none came) */
+        if (r->ttft_ms >= 0) {
+            w = snprintf(line + n, sizeof(line) - n, " pt=%u ct=%u "
+                         "ttft=%lld", r->prompt_tokens,
+                         r->completion_tokens, (long long) r->ttft_ms);
+        } else {
+            w = snprintf(line + n, sizeof(line) - n, " pt=%u ct=%u "
+                         "ttft=-", r->prompt_tokens, r->completion_tokens);
+        }
+        n += (size_t) lmd_max(w, 0);
+    }
+    line[lmd_min(n, sizeof(line) - 1)] = '\n';
+    n++;
     lmd_log_raw(r->cycle->access_log, line, lmd_min(n, sizeof(line)));
 }

@@ -22,6 +22,10 @@ static const struct lmd_http_route  lmd_http_routes[] = {
       lmd_http_models_handler },
     { "/v1/models/", GET_HEAD, LMD_ROUTE_API | LMD_ROUTE_AUTH
       | LMD_ROUTE_PREFIX, lmd_http_models_handler },
+    { "/v1/chat/completions", M(LMD_HTTP_POST), LMD_ROUTE_API
+      | LMD_ROUTE_AUTH, lmd_http_chat_completions_handler },
+    { "/v1/completions", M(LMD_HTTP_POST), LMD_ROUTE_API | LMD_ROUTE_AUTH,
+      lmd_http_completions_handler },
     { "/v1/", ANY, LMD_ROUTE_API | LMD_ROUTE_AUTH | LMD_ROUTE_PREFIX,
       lmd_http_not_found_handler },
     { "/", GET_HEAD, LMD_ROUTE_PREFIX, lmd_http_static_handler },

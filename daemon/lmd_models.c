@@ -13,6 +13,7 @@
 #include "lmd_module_load.h"
 #include "lmd_engine.h"
 #include "lmd_model_config.h"
+#include "lmd_model_text.h"
 
 static struct lmd_model   *lmd_models;
 static size_t              lmd_nmodels;
@@ -204,6 +205,7 @@ lmd_models_start(const struct lmd_conf *conf, void (*on_change)(void),
     struct lmd_engine_params  params;
     struct lmd_model         *m;
     size_t                    i;
+    char                      why[LMD_ERR_LEN];
 
     lmd_models_on_change = on_change;
     lmd_models_wakeup = lmd_wakeup_new(lmd_models_changed, NULL);
@@ -248,6 +250,12 @@ lmd_models_start(const struct lmd_conf *conf, void (*on_change)(void),
                       "loading model \"%s\" from \"%s\" on engine \"%s\"",
                       m->name, m->path, m->engine_name);
         lmd_models_check_demo(m);
+        if (lmd_model_text_load(m->path, conf->models[i].chat_template,
+                                &m->text, why, sizeof(why)) != LMD_OK)
+        {
+            snprintf(err, errlen, "model \"%s\": %s", m->name, why);
+            return LMD_ERROR;
+        }
         lmd_models_serve_params(&conf->models[i], &serve);
         m->engine = lmd_engine_start(m->module->module, &lmd_host, &params,
                                      &serve, lmd_models_notify, NULL, err,
@@ -332,6 +340,7 @@ lmd_models_stop(void)
         m = &lmd_models[i];
         lmd_engine_stop(m->engine);
         lmd_module_close(m->module);
+        lmd_model_text_free(m->text);
         free(m->name);
         free(m->path);
         free(m->engine_name);

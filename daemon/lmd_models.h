@@ -24,6 +24,9 @@ struct lmd_model {
     int                          state;        /* enum lmd_engine_state */
     struct lmd_module_handle    *module;
     struct lmd_engine           *engine;
+    struct lmd_model_text       *text;         /* tokenizer, template;
+                                                  NULL: none in the
+                                                  folder */
 };
 
 /* Checks that every model's engine module loads and passes its probe,
