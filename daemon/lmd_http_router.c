@@ -9,6 +9,7 @@
  */
 
 #include "lmd_http.h"
+#include "lmd_metrics.h"
 
 #define M(m)        (1u << (m))
 #define GET_HEAD    (M(LMD_HTTP_GET) | M(LMD_HTTP_HEAD))
@@ -18,6 +19,7 @@ static int lmd_http_not_found_handler(struct lmd_http_request *r);
 
 static const struct lmd_http_route  lmd_http_routes[] = {
     { "/health", GET_HEAD, LMD_ROUTE_API, lmd_http_health_handler },
+    { "/metrics", GET_HEAD, LMD_ROUTE_API, lmd_http_metrics_handler },
     { "/v1/models", GET_HEAD, LMD_ROUTE_API | LMD_ROUTE_AUTH,
       lmd_http_models_handler },
     { "/v1/models/", GET_HEAD, LMD_ROUTE_API | LMD_ROUTE_AUTH
@@ -116,7 +118,11 @@ lmd_http_needs_key(const struct lmd_http_request *r,
     if (rt->flags & LMD_ROUTE_AUTH) {
         return 1;
     }
-    if (rt->handler == lmd_http_health_handler) {
+    /* Balancers and Prometheus scrapers seldom send a key: /metrics is
+     * protected with /health, not with the API. */
+    if (rt->handler == lmd_http_health_handler
+        || rt->handler == lmd_http_metrics_handler)
+    {
         return auth->protect_health;
     }
     return auth->protect_static;

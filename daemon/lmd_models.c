@@ -10,6 +10,7 @@
 #include "lmd_core.h"
 #include "lmd_event.h"
 #include "lmd_models.h"
+#include "lmd_metrics.h"
 #include "lmd_module_load.h"
 #include "lmd_engine.h"
 #include "lmd_model_config.h"
@@ -350,6 +351,7 @@ lmd_models_stop(void)
     free(lmd_models);
     lmd_models = NULL;
     lmd_nmodels = 0;
+    lmd_metrics_reset();
     lmd_wakeup_free(lmd_models_wakeup);
     lmd_models_wakeup = NULL;
 }
