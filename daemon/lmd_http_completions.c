@@ -71,6 +71,7 @@ struct lmd_cmpl {
     struct lmd_tokens           prompt;
     const char                 *echo;           /* completions' echo */
     size_t                      echo_len;
+    size_t                      echo_chars;
     struct lmd_timer           *keepalive;
     char                        id[48];
     double                      created;
@@ -226,15 +227,73 @@ lmd_cmpl_logprob_value(float lp)
 }
 
 
-/* {"token", "logprob", "bytes"} of chat's logprobs, for id. */
-static cJSON *
-lmd_cmpl_lp_entry(const struct lmd_cmpl *c, int32_t id, float lp)
-{
-    char     buf[LMD_CMPL_TOKEN_MAX];
-    cJSON   *o, *bytes;
-    size_t   n, i;
+/*
+ * A token's bytes are its vocabulary piece's, except where the decoder
+ * dropped the front of them -- the leading space at the start of an
+ * answer, WordPiece's "##" -- and then what it gave instead, so that the
+ * bytes of the tokens spell the text.  The alternatives of a token lose
+ * the same front when they have it, so that the chosen one reads the
+ * same among them.
+ */
+struct lmd_cmpl_bytes {
+    char        buf[LMD_CMPL_TOKEN_MAX];
+    size_t      n;
+    char        front[LMD_CMPL_TOKEN_MAX];
+    size_t      cut;
+};
 
-    n = lmd_model_text_token_bytes(c->text, id, buf, sizeof(buf));
+
+/* The sampled id, just pushed through ch's text stream (nothing had been
+ * decoded before when first). */
+static void
+lmd_cmpl_sampled_bytes(const struct lmd_cmpl_choice *ch, int32_t id,
+    int first, struct lmd_cmpl_bytes *b)
+{
+    const struct lmd_text_stream  *ts = &ch->ts;
+
+    b->n = lmd_model_text_token_bytes(ch->c->text, id, b->buf,
+                                      sizeof(b->buf));
+    b->cut = 0;
+    if (ts->last_len > 0 && ts->last_len < b->n
+        && memcmp(b->buf + b->n - ts->last_len, ts->last, ts->last_len)
+           == 0)
+    {
+        b->cut = b->n - ts->last_len;
+    } else if (first && ts->last_len == 0 && b->n == 1 && b->buf[0] == ' ')
+    {
+        b->cut = 1;             /* a lone leading space */
+    }
+    memcpy(b->front, b->buf, b->cut);
+    memmove(b->buf, b->buf + b->cut, b->n - b->cut);
+    b->n -= b->cut;
+}
+
+
+/* An alternative's bytes into buf; returns the length. */
+static size_t
+lmd_cmpl_alt_bytes(const struct lmd_cmpl *c, int32_t id,
+    const struct lmd_cmpl_bytes *sampled, char *buf, size_t cap)
+{
+    size_t  n;
+
+    n = lmd_model_text_token_bytes(c->text, id, buf, cap);
+    if (sampled->cut > 0 && n >= sampled->cut
+        && memcmp(buf, sampled->front, sampled->cut) == 0)
+    {
+        memmove(buf, buf + sampled->cut, n - sampled->cut);
+        n -= sampled->cut;
+    }
+    return n;
+}
+
+
+/* {"token", "logprob", "bytes"} of chat's logprobs. */
+static cJSON *
+lmd_cmpl_lp_entry(const char *buf, size_t n, float lp)
+{
+    cJSON   *o, *bytes;
+    size_t   i;
+
     o = cJSON_CreateObject();
     bytes = cJSON_CreateArray();
     if (o == NULL || bytes == NULL) {
@@ -255,10 +314,13 @@ lmd_cmpl_lp_entry(const struct lmd_cmpl *c, int32_t id, float lp)
 
 /* chat: {"content": [{token, logprob, bytes, top_logprobs}]} */
 static void
-lmd_cmpl_lp_chat(struct lmd_cmpl_choice *ch, const struct lmd_gen_token *t)
+lmd_cmpl_lp_chat(struct lmd_cmpl_choice *ch, const struct lmd_gen_token *t,
+    const struct lmd_cmpl_bytes *b)
 {
-    cJSON  *content, *e, *top;
-    int     k;
+    cJSON   *content, *e, *top;
+    char     buf[LMD_CMPL_TOKEN_MAX];
+    size_t   n;
+    int      k;
 
     if (ch->lp == NULL) {
         ch->lp = cJSON_CreateObject();
@@ -269,7 +331,7 @@ lmd_cmpl_lp_chat(struct lmd_cmpl_choice *ch, const struct lmd_gen_token *t)
         }
     }
     content = cJSON_GetObjectItem(ch->lp, "content");
-    e = lmd_cmpl_lp_entry(ch->c, t->id, t->logprob);
+    e = lmd_cmpl_lp_entry(b->buf, b->n, t->logprob);
     if (content == NULL || e == NULL) {
         cJSON_Delete(e);
         return;
@@ -278,7 +340,8 @@ lmd_cmpl_lp_chat(struct lmd_cmpl_choice *ch, const struct lmd_gen_token *t)
     for (k = 0; top != NULL && k < t->n_top
          && k < ch->c->req.sampling.top_logprobs; k++)
     {
-        cJSON_AddItemToArray(top, lmd_cmpl_lp_entry(ch->c, t->top[k].id,
+        n = lmd_cmpl_alt_bytes(ch->c, t->top[k].id, b, buf, sizeof(buf));
+        cJSON_AddItemToArray(top, lmd_cmpl_lp_entry(buf, n,
                                                     t->top[k].logprob));
     }
     cJSON_AddItemToArray(content, e);
@@ -286,10 +349,12 @@ lmd_cmpl_lp_chat(struct lmd_cmpl_choice *ch, const struct lmd_gen_token *t)
 
 
 /* completions: {"tokens", "token_logprobs", "top_logprobs",
- * "text_offset"}, four arrays with one item per token. */
+ * "text_offset"}, four arrays with one item per token; offsets count
+ * characters from the start of the returned text. */
 static void
 lmd_cmpl_lp_completion(struct lmd_cmpl_choice *ch,
-    const struct lmd_gen_token *t, uint64_t offset)
+    const struct lmd_gen_token *t, const struct lmd_cmpl_bytes *b,
+    uint64_t offset)
 {
     static const char  *keys[] = {
         "tokens", "token_logprobs", "top_logprobs", "text_offset"
@@ -312,16 +377,14 @@ lmd_cmpl_lp_completion(struct lmd_cmpl_choice *ch,
             return;
         }
     }
-    n = lmd_model_text_token_bytes(c->text, t->id, buf, sizeof(buf));
-    cJSON_AddItemToArray(a[0], lmd_cmpl_lossy_string(buf, n));
+    cJSON_AddItemToArray(a[0], lmd_cmpl_lossy_string(b->buf, b->n));
     cJSON_AddItemToArray(a[1],
         cJSON_CreateNumber(lmd_cmpl_logprob_value(t->logprob)));
     top = cJSON_CreateObject();
     for (k = 0; top != NULL && k < t->n_top
          && k < c->req.sampling.top_logprobs; k++)
     {
-        n = lmd_model_text_token_bytes(c->text, t->top[k].id, buf,
-                                       sizeof(buf) - 1);
+        n = lmd_cmpl_alt_bytes(c, t->top[k].id, b, buf, sizeof(buf));
         s = lmd_cmpl_lossy_string(buf, n);
         /* two ids may read the same: the likelier one stays */
         if (s != NULL && cJSON_GetObjectItemCaseSensitive(top,
@@ -335,7 +398,7 @@ lmd_cmpl_lp_completion(struct lmd_cmpl_choice *ch,
     }
     cJSON_AddItemToArray(a[2], top != NULL ? top : cJSON_CreateNull());
     cJSON_AddItemToArray(a[3],
-        cJSON_CreateNumber((double) (c->echo_len + offset)));
+        cJSON_CreateNumber((double) (c->echo_chars + offset)));
 }
 
 
@@ -697,22 +760,26 @@ lmd_cmpl_complete(struct lmd_cmpl *c)
 static int
 lmd_cmpl_take(struct lmd_cmpl_choice *ch)
 {
-    struct lmd_gen_token  tok[LMD_CMPL_TAKE];
-    uint64_t              offset;
-    size_t                n, i;
-    int                   stopped;
+    struct lmd_gen_token   tok[LMD_CMPL_TAKE];
+    struct lmd_cmpl_bytes  b;
+    uint64_t               bytes, chars;
+    size_t                 n, i;
+    int                    stopped;
 
     while ((n = lmd_gen_take(ch->g, tok, LMD_CMPL_TAKE)) > 0) {
         for (i = 0; i < n; i++) {
-            offset = ch->ts.decoded;
+            bytes = ch->ts.decoded;
+            chars = ch->ts.decoded_chars;
             ch->taken++;
             stopped = lmd_text_stream_push(&ch->ts, tok[i].id);
-            if (ch->c->req.logprobs) {
-                if (ch->c->chat) {
-                    lmd_cmpl_lp_chat(ch, &tok[i]);
-                } else {
-                    lmd_cmpl_lp_completion(ch, &tok[i], offset);
-                }
+            if (!ch->c->req.logprobs) {
+                /* nothing more to do */
+            } else if (ch->c->chat) {
+                lmd_cmpl_sampled_bytes(ch, tok[i].id, bytes == 0, &b);
+                lmd_cmpl_lp_chat(ch, &tok[i], &b);
+            } else {
+                lmd_cmpl_sampled_bytes(ch, tok[i].id, bytes == 0, &b);
+                lmd_cmpl_lp_completion(ch, &tok[i], &b, chars);
             }
             if (stopped) {
                 return 1;
@@ -900,6 +967,9 @@ lmd_cmpl_prompt(struct lmd_cmpl *c)
         }
     }
 
+    for (i = 0; i < c->echo_len; i++) {
+        c->echo_chars += ((unsigned char) c->echo[i] & 0xc0) != 0x80;
+    }
     if (c->prompt.n == 0) {
         lmd_http_error(r, 400, "invalid_request_error", param, NULL,
                        "The %s is empty.", c->chat ? "conversation"

@@ -486,6 +486,19 @@ lmd_text_scan(struct lmd_text_stream *s, int last)
 }
 
 
+/* Counts decoded bytes and characters (bytes that start one). */
+static void
+lmd_text_count(struct lmd_text_stream *s, const char *text, size_t len)
+{
+    size_t  i;
+
+    s->decoded += len;
+    for (i = 0; i < len; i++) {
+        s->decoded_chars += ((unsigned char) text[i] & 0xc0) != 0x80;
+    }
+}
+
+
 int
 lmd_text_stream_init(struct lmd_text_stream *s,
     const struct lmd_model_text *t, const char **stop, size_t n_stop,
@@ -517,6 +530,7 @@ lmd_text_stream_push(struct lmd_text_stream *s, int32_t id)
     const char  *text;
     size_t       len;
 
+    s->last_len = 0;
     if (s->stopped || s->detok == NULL) {
         return s->stopped;
     }
@@ -526,7 +540,9 @@ lmd_text_stream_push(struct lmd_text_stream *s, int32_t id)
     if (lmd_detok_push(s->detok, id, &text, &len) != LMD_OK || len == 0) {
         return 0;
     }
-    s->decoded += len;
+    s->last = text;
+    s->last_len = len;
+    lmd_text_count(s, text, len);
     if (lmd_text_append(&s->held, &s->held_len, &s->held_cap, text, len)
         != LMD_OK)
     {
@@ -546,8 +562,9 @@ lmd_text_stream_finish(struct lmd_text_stream *s)
     if (s->stopped || s->detok == NULL) {
         return s->stopped;
     }
+    s->last_len = 0;
     if (lmd_detok_finish(s->detok, &text, &len) == LMD_OK && len > 0) {
-        s->decoded += len;
+        lmd_text_count(s, text, len);
         if (lmd_text_append(&s->held, &s->held_len, &s->held_cap, text,
                             len) != LMD_OK)
         {

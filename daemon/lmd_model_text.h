@@ -91,8 +91,12 @@ struct lmd_text_stream {
     size_t                  held_len, held_cap;
     char                   *out;
     size_t                  out_len, out_cap;
-    uint64_t                decoded;        /* bytes decoded so far (text
+    uint64_t                decoded;        /* bytes decoded so far */
+    uint64_t                decoded_chars;  /* characters of them (text
                                                offsets) */
+    const char             *last;           /* the last push's decoded */
+    size_t                  last_len;       /*   text, before stop
+                                                 strings cut it */
     unsigned                stopped:1;      /* a stop string matched */
     unsigned                failed:1;       /* out of memory */
 };
@@ -108,7 +112,8 @@ int lmd_text_stream_init(struct lmd_text_stream *s,
 
 /* Adds one generated id.  Returns 1 when a stop string matched (s is then
  * finished: out holds the text up to it), else 0.  Ids the tokenizer
- * does not know (a padded vocabulary) add no text. */
+ * does not know (a padded vocabulary) add no text.  last/last_len is
+ * then the text the id decoded to (valid until the next call on s). */
 int lmd_text_stream_push(struct lmd_text_stream *s, int32_t id);
 
 /* The sequence ended: whatever was held back is released (after a last

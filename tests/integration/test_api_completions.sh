@@ -224,13 +224,15 @@ CODE=$(post lp /v1/chat/completions '{"model":"stories","messages":
 [{"role":"user","content":"Hi"}],"max_tokens":4,"ignore_eos":true,
 "logprobs":true,"top_logprobs":2}')
 expect_eq "chat logprobs: one entry per token, token/logprob/bytes and \
-2 top_logprobs each" "$CODE $(py "$OUT/lp.b" 'c = d["choices"][0]["logprobs"]
-e = c["content"]
+2 top_logprobs each; the bytes spell the content" \
+    "$CODE $(py "$OUT/lp.b" 'e = d["choices"][0]["logprobs"]["content"]
 print(len(e), all(set(x) == {"token", "logprob", "bytes", "top_logprobs"}
                   and len(x["top_logprobs"]) == 2
                   and bytes(x["bytes"]).decode("utf-8", "replace")
-                      == x["token"] and x["logprob"] <= 0 for x in e))')" \
-    "200 4 True"
+                      == x["token"] and x["logprob"] <= 0 for x in e),
+      b"".join(bytes(x["bytes"]) for x in e).decode()
+      == d["choices"][0]["message"]["content"])')" \
+    "200 4 True True"
 CODE=$(post lpc /v1/completions "{\"model\":\"stories\",\
 \"prompt\":\"$PROMPT\",\"max_tokens\":4,\"ignore_eos\":true,\"logprobs\":2,\
 \"temperature\":0}")
