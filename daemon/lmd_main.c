@@ -1,7 +1,7 @@
 /*
  * lmd_main.c -- the command line: `lmd [-c FILE] [-p PREFIX] [-t] [-T]
  * [-s SIGNAL] [-v] [-h]` with nginx's meanings, and the subcommands
- * (tokenize, template, generate, chat, demo-model; bench and serve are
+ * (tokenize, template, generate, chat, demo-model, bench; serve is
  * reserved).
  */
 
@@ -44,7 +44,7 @@ static const struct {
     { "generate", lmd_cmd_generate },
     { "chat", lmd_cmd_chat },
     { "demo-model", lmd_cmd_demo },
-    { "bench", NULL },
+    { "bench", lmd_cmd_bench },
     { "serve", NULL },
 };
 
@@ -79,7 +79,9 @@ lmd_usage(FILE *out)
         "  lmd chat MODEL_DIR [--system TEXT] [--max-tokens N] ... "
         "(lmd chat -h)\n"
         "  lmd demo-model DIR [--seed S]\n"
-        "  (bench and serve arrive in later versions)\n"
+        "  lmd bench URL [--concurrency C | --rate R] ... "
+        "(lmd bench -h)\n"
+        "  (serve arrives in a later version)\n"
         "See lmd(8) and lmd.yaml(5).\n");
 }
 
