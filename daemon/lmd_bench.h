@@ -184,8 +184,8 @@ struct lmd_bench_call {
     int                      tries;
 };
 
-/* The client for one target: keeps idle connections for reuse.  auth is
- * the API key or NULL.  NULL when out of memory. */
+/* The client for one target: keeps idle connections for reuse.  api_key
+ * may be NULL; timeout_ms 0 is none.  NULL when out of memory. */
 struct lmd_bench_client *lmd_bench_client_new(
     const struct lmd_bench_target *t, const char *api_key,
     uint64_t timeout_ms);
@@ -269,7 +269,6 @@ struct lmd_bench_req {
     long long               prompt_tokens;  /* usage, -1 unknown */
     long long               completion_tokens;
     uint32_t                events;         /* content events */
-    unsigned                started:1;
     unsigned                finished:1;
     unsigned                failed:1;       /* error is set */
     unsigned                ok:1;           /* finished, not failed */

@@ -234,8 +234,9 @@ lmd_bench_progress(void *data)
     double             t = lmd_bench_now() - b->t_start;
 
     fprintf(stderr, "\r\033[Klmd bench: %zu/%zu done, %zu running, "
-            "%zu failed, %.1f tok/s", b->finished, b->n, b->running,
-            b->failed, t > 0 ? (double) b->live_tokens / t : 0.0);
+            "%zu failed, %.1f tok/s, %zu connections", b->finished, b->n,
+            b->running, b->failed, t > 0 ? (double) b->live_tokens / t : 0.0,
+            lmd_bench_client_conns(b->client));
     b->shown = 1;
     lmd_timer_add(b->progress_timer, LMD_BENCH_PROGRESS_MS);
 }
@@ -294,7 +295,6 @@ lmd_bench_send(struct lmd_bench *b, struct lmd_bench_req *r)
 {
     char  err[LMD_ERR_LEN];
 
-    r->started = 1;
     r->call.method = "POST";
     r->call.path = b->path;
     r->call.body = r->body;
