@@ -1,6 +1,6 @@
 #!/bin/bash
 # test_cli.sh -- the command line without a running daemon: -v, -h, bad
-# options, reserved subcommands, -t (and the exact FILE:LINE:COL: of a
+# options, subcommands' usage errors, -t (and the exact FILE:LINE:COL: of a
 # config error), -T (the dump loads again and is a fixed point), TLS and
 # module checks done by -t, -s with no daemon, and the man pages.
 
@@ -76,8 +76,8 @@ run_lmd -c
 check "-c without its argument exits 2" [ "$RC" = 2 ]
 
 run_lmd bench
-expect_rc "lmd bench is reserved: exit 2 and says it is not available yet" \
-    2 '"lmd bench" is not available'
+expect_rc "lmd bench without a URL exits 2 and says what is missing" \
+    2 'no server URL given'
 
 run_lmd frobnicate
 expect_rc "an unknown subcommand exits 2" 2 'unknown command "frobnicate"'
