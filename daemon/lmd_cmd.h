@@ -12,6 +12,7 @@ int lmd_cmd_template(int argc, char **argv);   /* lmd_cmd_template.c */
 int lmd_cmd_generate(int argc, char **argv);   /* lmd_cmd_generate.c */
 int lmd_cmd_chat(int argc, char **argv);       /* lmd_cmd_chat.c */
 int lmd_cmd_demo(int argc, char **argv);       /* lmd_cmd_demo.c */
+int lmd_cmd_serve(int argc, char **argv);      /* lmd_cmd_serve.c */
 int lmd_cmd_bench(int argc, char **argv);      /* lmd_cmd_bench.c */
 
 #endif /* LMD_CMD_H */

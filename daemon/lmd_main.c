@@ -1,8 +1,7 @@
 /*
  * lmd_main.c -- the command line: `lmd [-c FILE] [-p PREFIX] [-t] [-T]
  * [-s SIGNAL] [-v] [-h]` with nginx's meanings, and the subcommands
- * (tokenize, template, generate, chat, demo-model, bench; serve is
- * reserved).
+ * (tokenize, template, generate, chat, demo-model, bench, serve).
  */
 
 #include "lmd_core.h"
@@ -45,7 +44,7 @@ static const struct {
     { "chat", lmd_cmd_chat },
     { "demo-model", lmd_cmd_demo },
     { "bench", lmd_cmd_bench },
-    { "serve", NULL },
+    { "serve", lmd_cmd_serve },
 };
 
 
@@ -81,7 +80,8 @@ lmd_usage(FILE *out)
         "  lmd demo-model DIR [--seed S]\n"
         "  lmd bench URL [--concurrency C | --rate R] ... "
         "(lmd bench -h)\n"
-        "  (serve arrives in a later version)\n"
+        "  lmd serve MODEL_DIR [--listen ADDR:PORT] [--name NAME] ... "
+        "(lmd serve -h)\n"
         "See lmd(8) and lmd.yaml(5).\n");
 }
 
