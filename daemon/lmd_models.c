@@ -134,6 +134,9 @@ lmd_models_changed(void *data)
     for (i = 0; i < lmd_nmodels; i++) {
         m = &lmd_models[i];
         state = lmd_engine_state(m->engine, why, sizeof(why));
+        if (state == LMD_ENGINE_READY) {
+            lmd_engine_dispatch(m->engine);     /* requests' output */
+        }
         if (state == m->state) {
             continue;
         }
