@@ -254,15 +254,24 @@ lmd_engine_setup(struct lmd_engine *e, char *err, size_t len)
     uint64_t                      tokens;
     char                          why[LMD_MODULE_ERR_LEN], w[32], b[32];
 
-    if (ops->memory == NULL || ops->kv_init == NULL || ops->forward == NULL)
-    {
-        snprintf(err, len, "model \"%s\": engine \"%s\" lacks a hook "
-                 "serving needs (memory, kv_init, forward)", e->name,
-                 e->module->name ? e->module->name : "?");
-        return LMD_ERROR;
-    }
     memset(&mem, 0, sizeof(mem));
-    if (ops->memory(e->engine, &mem) != LMD_MODULE_OK
+    if (ops->kv_init == NULL || ops->forward == NULL) {
+        /* a module that only loads (the tests' lifecycle engine): READY,
+         * but every submit is declined */
+        if (ops->memory != NULL) {
+            ops->memory(e->engine, &mem);
+        }
+        pthread_mutex_lock(&e->lock);
+        e->mem = mem;
+        pthread_mutex_unlock(&e->lock);
+        if (e->host != NULL && e->host->log != NULL) {
+            e->host->log(LMD_HOST_LOG_NOTICE, "model \"%s\": engine \"%s\" "
+                         "has no forward step: it serves no requests",
+                         e->name, e->module->name ? e->module->name : "?");
+        }
+        return LMD_OK;
+    }
+    if (ops->memory == NULL || ops->memory(e->engine, &mem) != LMD_MODULE_OK
         || mem.vocab_size == 0 || mem.max_context == 0)
     {
         snprintf(err, len, "model \"%s\": the engine gave no memory report "
@@ -429,6 +438,13 @@ lmd_engine_serve(struct lmd_engine *e)
     int  news;
 
     pthread_mutex_lock(&e->lock);
+    if (e->sched == NULL) {             /* serves nothing: wait for stop */
+        while (!e->stop) {
+            pthread_cond_wait(&e->wake, &e->lock);
+        }
+        pthread_mutex_unlock(&e->lock);
+        return;
+    }
     for ( ;; ) {
         news = lmd_engine_take_inbox_locked(e);
         lmd_engine_snapshot_locked(e);
@@ -585,6 +601,12 @@ lmd_engine_check_locked(struct lmd_engine *e, const int32_t *prompt,
 
     if (e->state != LMD_ENGINE_READY || e->stop) {
         snprintf(err, errlen, "model \"%s\" is not ready", e->name);
+        return LMD_DECLINED;
+    }
+    if (e->sched == NULL) {
+        snprintf(err, errlen, "model \"%s\"'s engine \"%s\" generates "
+                 "nothing", e->name,
+                 e->module->name ? e->module->name : "?");
         return LMD_DECLINED;
     }
     if (n == 0) {
