@@ -459,8 +459,8 @@ lmd_cmd_generate(int argc, char **argv)
 
     rc = lmd_cmd_model_load(&m, &o.m, o.prompt != NULL);
     if (rc == 0) {
-        /* TODO(issue 5): lmd_generate_batch once the engine side lands */
-        rc = lmd_generate_run(&o, &m);
+        rc = o.batch > 0 ? lmd_generate_batch(&o, &m)
+                         : lmd_generate_run(&o, &m);
     }
     lmd_cmd_model_close(&m);
 
