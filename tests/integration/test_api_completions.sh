@@ -119,7 +119,7 @@ expect_eq "chat: object, role, id prefix" \
 sse() {
     python3 - "$OUT/$1.b" "$2" <<'PY'
 import json, sys
-raw = open(sys.argv[1], encoding="utf-8").read()
+raw = open(sys.argv[1], encoding="utf-8", errors="replace").read()
 chat = sys.argv[2] == "chat"
 if not raw.endswith("data: [DONE]\n\n"):
     print("no data: [DONE] at the end"); sys.exit()
@@ -128,7 +128,12 @@ text, finish, usage, first, done = {}, {}, None, {}, False
 for e in events[:-1]:
     if not e.startswith("data: "):
         print("not a data line: " + e[:80]); sys.exit()
-    d = json.loads(e[6:])
+    try:
+        d = json.loads(e[6:])
+    except ValueError:
+        print("not JSON: " + e[:80]); sys.exit()
+    if "object" not in d:
+        print("no object: " + e[:120]); sys.exit()
     if d["object"] != ("chat.completion.chunk" if chat else
                        "text_completion"):
         print("object " + d["object"]); sys.exit()
