@@ -10,6 +10,8 @@
 #   (c) max_queue 1: the third concurrent request gets 429, Retry-After
 #       and OpenAI's error object;
 #   (d) queue_timeout 1s behind a long request: 503 with Retry-After;
+#   (d') a stream queued behind two long requests gets ": keep-alive"
+#       comments until it starts, then streams to its end;
 #   (e) SIGTERM with 20 streams running: new connections are refused,
 #       every stream still ends with its finish_reason and [DONE], and lmd
 #       exits 0.
@@ -44,6 +46,7 @@ lmd_start && wait_ready || finish
 run_node faults.mjs cancel slow
 run_node faults.mjs queue slowq
 run_node faults.mjs timeout slowt
+run_node faults.mjs keepalive slow
 
 lmd_stop
 expect_eq "lmd stops with status 0" "$LMD_STATUS" 0

@@ -242,8 +242,47 @@ async function sigterm() {
           'every stream had ended before the listener closed');
 }
 
+async function keepalive() {
+    // max_batch_size 1: two long requests in front (seconds each), so a
+    // third, streamed, waits in the queue longer than the 5 s between
+    // keep-alive comments, even on a machine twice as fast as this one.
+    const a = await long2000();
+    const b = post({ stream: true, max_tokens: 2000 });
+    const c = post({ stream: true, max_tokens: 4 });
+    const t0 = now();
+    while (!c.raw.includes(': keep-alive\n\n') && now() - t0 < 8000
+           && !c.tFirstContent) {
+        await sleep(50);
+    }
+    const dt = Math.round(now() - t0);
+    check(`a queued stream gets ": keep-alive" comments before any `
+          + `content (${dt} ms)`,
+          c.raw.includes(': keep-alive\n\n') && !c.tFirstContent,
+          `status ${c.status}, raw ${JSON.stringify(c.raw.slice(0, 120))}`);
+    eq('... under a 200 text/event-stream header', `${c.status} ${
+        (c.headers['content-type'] || '').split(';')[0]}`,
+        '200 text/event-stream');
+    a.destroy();
+    b.destroy();
+    const x = readStream(await c.done);
+    none('... and it then streams to its end', x.problems);
+    eq('... with finish_reason length', x.finish, ['length']);
+    await idle('after the keep-alive wait');
+}
+
+// long2000(): like long(), 2,000 tokens.
+async function long2000() {
+    const h = post({ stream: true, max_tokens: 2000 });
+    const t0 = now();
+    while (!h.tFirstContent && now() - t0 < 20000
+           && (h.status === 0 || h.status === 200)) {
+        await sleep(10);
+    }
+    return h;
+}
+
 main(async () => {
-    const table = { cancel, queue, timeout, sigterm };
+    const table = { cancel, queue, timeout, sigterm, keepalive };
     if (!table[SCENARIO]) {
         fail(`scenario ${SCENARIO}`, 'unknown');
         return;
