@@ -1,6 +1,7 @@
 /*
  * cpu_gemm.h -- internal to modules/cpu: the packed weight layout, the
- * per-instruction-set matrix kernels, and how cpu_isa.c picks them.
+ * per-instruction-set matrix kernels (and the exp-based softmax and
+ * SwiGLU), and how cpu_isa.c picks them.
  *
  * Packed layout (cpu_weight_prepare): rows are grouped in panels of
  * CPU_PANEL (16) rows, the last one padded with zero rows.  Inside a
@@ -91,11 +92,18 @@ typedef void (*cpu_gemm_pt)(const struct cpu_gemm_job *job, uint32_t p0,
 typedef void (*cpu_xbf16_pt)(const float *x, uint32_t m, uint32_t cols,
     uint32_t *xb);
 
+/* The elementwise ops that call exp (cpu_ops.c says what they compute). */
+typedef void (*cpu_softmax_pt)(float *x, uint32_t n);
+typedef void (*cpu_swiglu_pt)(float *out, const float *gate,
+    const float *up, uint32_t n);
+
 struct cpu_gemm_ops {
     int              isa;
     cpu_gemm_pt      gemm;          /* F32, F16, BF16 */
     cpu_xbf16_pt     x_to_bf16;     /* non-NULL: BF16 runs on vdpbf16ps */
     cpu_gemm_pt      gemm_i8;       /* I8, on job->xq */
+    cpu_softmax_pt   softmax;
+    cpu_swiglu_pt    swiglu;
 };
 
 /* The kernels in use (cpu_isa() picks them on first use). */
@@ -126,6 +134,21 @@ void cpu_gemm_i8_avx2(const struct cpu_gemm_job *job, uint32_t p0,
          uint32_t p1);
 void cpu_gemm_i8_vnni(const struct cpu_gemm_job *job, uint32_t p0,
          uint32_t p1);
+
+/* exp over n floats in place, and the ops built on it (cpu_exp_*.c;
+ * the portable ones, on libm's expf, in cpu_ops.c).  The AVX2 and
+ * AVX-512 versions give the same bits. */
+void cpu_exp_avx2(float *x, uint32_t n);
+void cpu_exp_avx512(float *x, uint32_t n);
+void cpu_softmax_portable(float *x, uint32_t n);
+void cpu_softmax_avx2(float *x, uint32_t n);
+void cpu_softmax_avx512(float *x, uint32_t n);
+void cpu_swiglu_portable(float *out, const float *gate, const float *up,
+         uint32_t n);
+void cpu_swiglu_avx2(float *out, const float *gate, const float *up,
+         uint32_t n);
+void cpu_swiglu_avx512(float *out, const float *gate, const float *up,
+         uint32_t n);
 
 /* I8: bytes of scratch cpu_xq_quantize needs for m tokens of cols. */
 size_t cpu_xq_bytes(uint32_t m, uint32_t cols);

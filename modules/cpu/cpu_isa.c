@@ -19,26 +19,30 @@
 #include "cpu_gemm.h"
 
 static const struct cpu_gemm_ops  cpu_ops_portable = {
-    CPU_ISA_PORTABLE, cpu_gemm_portable, NULL, cpu_gemm_i8_portable
+    CPU_ISA_PORTABLE, cpu_gemm_portable, NULL, cpu_gemm_i8_portable,
+    cpu_softmax_portable, cpu_swiglu_portable
 };
 
 #if defined(__x86_64__)
 
 static const struct cpu_gemm_ops  cpu_ops_avx2 = {
-    CPU_ISA_AVX2, cpu_gemm_avx2, NULL, cpu_gemm_i8_avx2
+    CPU_ISA_AVX2, cpu_gemm_avx2, NULL, cpu_gemm_i8_avx2,
+    cpu_softmax_avx2, cpu_swiglu_avx2
 };
 
 /* [bf16 by vdpbf16ps][i8 by vpdpbusd] */
 static const struct cpu_gemm_ops  cpu_ops_avx512[2][2] = {
     {
-        { CPU_ISA_AVX512, cpu_gemm_avx512, NULL, cpu_gemm_i8_avx2 },
-        { CPU_ISA_AVX512, cpu_gemm_avx512, NULL, cpu_gemm_i8_vnni }
+        { CPU_ISA_AVX512, cpu_gemm_avx512, NULL, cpu_gemm_i8_avx2,
+          cpu_softmax_avx512, cpu_swiglu_avx512 },
+        { CPU_ISA_AVX512, cpu_gemm_avx512, NULL, cpu_gemm_i8_vnni,
+          cpu_softmax_avx512, cpu_swiglu_avx512 }
     },
     {
         { CPU_ISA_AVX512, cpu_gemm_avx512, cpu_x_to_bf16_avx512,
-          cpu_gemm_i8_avx2 },
+          cpu_gemm_i8_avx2, cpu_softmax_avx512, cpu_swiglu_avx512 },
         { CPU_ISA_AVX512, cpu_gemm_avx512, cpu_x_to_bf16_avx512,
-          cpu_gemm_i8_vnni }
+          cpu_gemm_i8_vnni, cpu_softmax_avx512, cpu_swiglu_avx512 }
     }
 };
 

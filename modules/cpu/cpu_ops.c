@@ -1,7 +1,8 @@
 /*
  * cpu_ops.c -- the cpu engine's elementwise operations: RMSNorm, RoPE,
  * SiLU gating and softmax (attention's dot and axpy are inline, in
- * cpu_engine.h).
+ * cpu_engine.h).  Softmax and SiLU, which call exp, go to the
+ * instruction set's versions (cpu_isa.c); the portable ones are here.
  *
  * Each works on one row, in f32, in the order Hugging Face's modeling
  * code does its tensor operations (one rounding per torch op), so that
@@ -13,6 +14,7 @@
  */
 
 #include "cpu_engine.h"
+#include "cpu_gemm.h"
 
 #include <math.h>
 
@@ -105,9 +107,19 @@ cpu_rope(float *v, uint32_t n_heads, uint32_t head_dim, const float *cosv,
 }
 
 
-/* out = silu(gate) * up, silu(g) = g / (1 + exp(-g)) as torch has it. */
+/* out = silu(gate) * up, silu(g) = g / (1 + exp(-g)) as torch has it;
+ * on the vector exp of cpu_exp_*.c where the CPU has AVX2 (cpu_isa.c). */
 void
 cpu_swiglu(float *out, const float *gate, const float *up, uint32_t n)
+{
+    cpu_gemm_ops()->swiglu(out, gate, up, n);
+}
+
+
+/* The same on libm's expf: the portable instruction set's. */
+void
+cpu_swiglu_portable(float *out, const float *gate, const float *up,
+    uint32_t n)
 {
     uint32_t  i;
     float     g;
@@ -119,9 +131,20 @@ cpu_swiglu(float *out, const float *gate, const float *up, uint32_t n)
 }
 
 
-/* Softmax in place, max-subtracted; the sum in double. */
+/* Softmax in place: x - max, exp, the sum in double, times 1 / sum.  The
+ * AVX2 and AVX-512 versions (cpu_exp_*.c) sum in 16 fixed partial sums;
+ * a row's result depends only on its n values either way. */
 void
 cpu_softmax(float *x, uint32_t n)
+{
+    cpu_gemm_ops()->softmax(x, n);
+}
+
+
+/* The same on libm's expf, one running sum: the portable instruction
+ * set's. */
+void
+cpu_softmax_portable(float *x, uint32_t n)
 {
     float     max, inv;
     double    sum;
