@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cJSON.h>
 
@@ -663,6 +664,126 @@ lmd_cfg_generation(const char *path, const cJSON *root,
 }
 
 
+/* One AWQ size check: group_size must divide what, the in-features of
+ * the named linear layers. */
+static int
+lmd_cfg_awq_divides(const char *path, uint32_t g, uint32_t in,
+    const char *what, const char *linears, char *err, size_t errlen)
+{
+    if (in % g != 0) {
+        lmd_cfg_err(err, errlen, "%s: quantization_config.group_size %u "
+                    "does not divide %s %u (the in-features of %s)", path,
+                    g, what, in, linears);
+        return LMD_ERROR;
+    }
+    return LMD_OK;
+}
+
+
+/* quantization_config: absent, or AutoAWQ's W4A16 GEMM format.  AutoAWQ
+ * writes quant_method, bits, group_size, zero_point and version; a
+ * missing zero_point or version takes transformers' AwqConfig default
+ * (true, "gemm"). */
+static int
+lmd_cfg_quant(const char *path, const cJSON *root,
+    struct lmd_model_config *c, char *err, size_t errlen)
+{
+    const cJSON  *q, *v;
+    uint32_t      g, qdim, kvdim;
+    int           zp;
+
+    c->quant = LMD_QUANT_NONE;
+    c->group_size = 0;
+    q = lmd_cfg_get(root, "quantization_config");
+    if (q == NULL) {
+        return LMD_OK;
+    }
+    if (!cJSON_IsObject(q)) {
+        lmd_cfg_err(err, errlen, "%s: quantization_config must be an "
+                    "object", path);
+        return LMD_ERROR;
+    }
+    v = lmd_cfg_get(q, "quant_method");
+    if (!cJSON_IsString(v)) {
+        lmd_cfg_err(err, errlen, "%s: quantization_config.quant_method is "
+                    "missing or not a string", path);
+        return LMD_ERROR;
+    }
+    if (strcasecmp(v->valuestring, "awq") != 0) {
+        lmd_cfg_err(err, errlen, "%s: quantization_config.quant_method "
+                    "\"%s\" is not supported (awq only)", path,
+                    v->valuestring);
+        return LMD_ERROR;
+    }
+    v = lmd_cfg_get(q, "bits");
+    if (v == NULL || !lmd_cfg_is_int(v, 4, 4)) {
+        lmd_cfg_err(err, errlen, "%s: quantization_config.bits must be 4 "
+                    "(AWQ W4A16)", path);
+        return LMD_ERROR;
+    }
+    v = lmd_cfg_get(q, "version");
+    if (v != NULL && (!cJSON_IsString(v)
+                      || strcasecmp(v->valuestring, "gemm") != 0))
+    {
+        lmd_cfg_err(err, errlen, "%s: quantization_config.version %s%s%s "
+                    "is not supported (gemm only)", path,
+                    cJSON_IsString(v) ? "\"" : "",
+                    cJSON_IsString(v) ? v->valuestring : "(not a string)",
+                    cJSON_IsString(v) ? "\"" : "");
+        return LMD_ERROR;
+    }
+    if (lmd_cfg_bool(path, q, "zero_point", 1, &zp, err, errlen)
+        != LMD_OK)
+    {
+        return LMD_ERROR;
+    }
+    if (!zp) {
+        lmd_cfg_err(err, errlen, "%s: quantization_config.zero_point "
+                    "false is not supported (true only)", path);
+        return LMD_ERROR;
+    }
+    v = lmd_cfg_get(q, "group_size");
+    if (v == NULL || !lmd_cfg_is_int(v, 1, LMD_CFG_MAX_SIZE)) {
+        lmd_cfg_err(err, errlen, "%s: quantization_config.group_size must "
+                    "be a positive integer", path);
+        return LMD_ERROR;
+    }
+    g = (uint32_t) v->valuedouble;
+    if (c->arch == LMD_ARCH_INTERNLM2) {
+        /* Its fused wqkv would need the packed columns split by head. */
+        lmd_cfg_err(err, errlen, "%s: quantization_config: AWQ is not "
+                    "supported for InternLM2ForCausalLM yet", path);
+        return LMD_ERROR;
+    }
+
+    qdim = c->n_heads * c->head_dim;
+    kvdim = c->n_kv_heads * c->head_dim;
+    if (lmd_cfg_awq_divides(path, g, c->hidden_size, "hidden_size",
+                            "q/k/v/gate/up_proj", err, errlen) != LMD_OK
+        || lmd_cfg_awq_divides(path, g, qdim, "num_attention_heads * "
+                               "head_dim", "o_proj", err, errlen) != LMD_OK
+        || lmd_cfg_awq_divides(path, g, c->intermediate_size,
+                               "intermediate_size", "down_proj", err,
+                               errlen) != LMD_OK)
+    {
+        return LMD_ERROR;
+    }
+    /* 8 output columns share an int32 word. */
+    if (qdim % 8 != 0 || kvdim % 8 != 0 || c->hidden_size % 8 != 0
+        || c->intermediate_size % 8 != 0)
+    {
+        lmd_cfg_err(err, errlen, "%s: quantization_config: AWQ needs the "
+                    "out-features of every linear (%u, %u, %u, %u) to be "
+                    "multiples of 8", path, qdim, kvdim, c->hidden_size,
+                    c->intermediate_size);
+        return LMD_ERROR;
+    }
+    c->quant = LMD_QUANT_AWQ;
+    c->group_size = g;
+    return LMD_OK;
+}
+
+
 /* ------------------------------------------------------------------------
  * Loading
  * ------------------------------------------------------------------------ */
@@ -696,7 +817,8 @@ lmd_cfg_main(const char *path, const cJSON *root, struct lmd_model_config *c,
         || lmd_cfg_window(path, root, c, err, errlen) != LMD_OK
         || lmd_cfg_flags(path, root, c, err, errlen) != LMD_OK
         || lmd_cfg_dtype(path, root, c, err, errlen) != LMD_OK
-        || lmd_cfg_ids(path, root, c, err, errlen) != LMD_OK)
+        || lmd_cfg_ids(path, root, c, err, errlen) != LMD_OK
+        || lmd_cfg_quant(path, root, c, err, errlen) != LMD_OK)
     {
         return LMD_ERROR;
     }

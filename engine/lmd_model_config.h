@@ -4,8 +4,10 @@
  *
  * Architectures: LlamaForCausalLM (also Mistral's MistralForCausalLM),
  * Qwen2ForCausalLM, InternLM2ForCausalLM.  RoPE scaling: none, linear,
- * dynamic (NTK), llama3.  Anything else is an error naming the file and
- * the key.
+ * dynamic (NTK), llama3.  Quantization: none, or AutoAWQ's W4A16 GEMM
+ * checkpoints (quantization_config quant_method "awq", bits 4, zero_point,
+ * version "gemm").  Anything else is an error naming the file and the
+ * key.
  */
 
 #ifndef LMD_MODEL_CONFIG_H
@@ -26,6 +28,11 @@ enum lmd_rope_type {
     LMD_ROPE_DYNAMIC,           /* NTK base stretch past the trained
                                    context, per sequence length */
     LMD_ROPE_LLAMA3             /* Llama 3.1's per-band frequencies */
+};
+
+enum lmd_quant {
+    LMD_QUANT_NONE = 0,
+    LMD_QUANT_AWQ               /* AutoAWQ W4A16, GEMM packing */
 };
 
 #define LMD_MODEL_MAX_EOS  8
@@ -72,6 +79,11 @@ struct lmd_model_config {
 
     int             demo;               /* "lmd_demo": true (the build's
                                            random demo model) */
+
+    int             quant;              /* enum lmd_quant */
+    uint32_t        group_size;         /* AWQ: input rows per scale and
+                                           zero; divides every linear's
+                                           in-features; 0 if none */
 };
 
 /* Reads dir/config.json (required) and dir/generation_config.json

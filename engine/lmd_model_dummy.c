@@ -14,6 +14,11 @@
  * for f16/bf16 (their mantissas hold fewer bits anyway), each looked up
  * in a 65536-entry table of converted values per scale, or two 32-bit
  * ones for f32: a 1.1B-parameter model costs about a second of CPU.
+ *
+ * AWQ linears: qweight is random 32-bit words (8 uniform nibbles), every
+ * zero is 8 (the middle of 0..15, so the matrix has mean zero) and the
+ * f16 scales are uniform on [s/2, 3s/2] with s = sqrt(1/(21.5 in)):
+ * (q - 8) has a mean square of 21.5, so the variance stays near 1/in.
  */
 
 #include "lmd_model_weights.h"
@@ -34,12 +39,19 @@
 /* Distinct (dtype, scale) pairs given a lookup table; a model has about
  * five (hidden, intermediate and head widths, biases). */
 #define LMD_DUMMY_TABLES    16
+/* The mean square of q - 8 for q uniform on 0..15. */
+#define LMD_DUMMY_AWQ_MS    21.5
+/* Every packed zero point: eight nibbles of 8. */
+#define LMD_DUMMY_AWQ_ZERO  0x88888888u
 
 struct lmd_dummy_job {
     void           *data;           /* writable: the loader's arena */
     int             dtype;
     uint64_t        count;          /* elements */
-    float           scale;          /* half-width; 0: all ones */
+    float           scale;          /* half-width; 0: all ones (I32:
+                                       all LMD_DUMMY_AWQ_ZERO) */
+    float           offset;         /* added to every value (AWQ
+                                       scales); 0 otherwise */
     uint64_t        id;             /* the tensor's number */
     uint64_t        first;          /* its first chunk's number overall */
     const uint16_t *table;          /* f16/bf16: the 65536 values of a
@@ -87,10 +99,15 @@ lmd_dummy_chunk(const struct lmd_dummy_run *run,
     uint16_t   one;
     float     *f = (float *) j->data;
     float      k;
+    uint32_t  *u = (uint32_t *) j->data;
     int        b;
 
     if (j->scale == 0) {
-        if (j->dtype == LMD_DTYPE_F32) {
+        if (j->dtype == LMD_DTYPE_I32) {
+            for (i = from; i < to; i++) {
+                u[i] = LMD_DUMMY_AWQ_ZERO;
+            }
+        } else if (j->dtype == LMD_DTYPE_F32) {
             for (i = from; i < to; i++) {
                 f[i] = 1.0f;
             }
@@ -107,7 +124,15 @@ lmd_dummy_chunk(const struct lmd_dummy_run *run,
                                                 + 0x632be59bd9b4e019ull))
         ^ lmd_dummy_mix(c + 0xd1b54a32d192ed03ull);
     i = from;
-    if (j->table != NULL) {
+    if (j->dtype == LMD_DTYPE_I32) {
+        /* Packed AWQ weights: any word is eight valid nibbles. */
+        while (i < to) {
+            r = lmd_dummy_next(&s);
+            for (b = 0; b < 2 && i < to; b++, i++, r >>= 32) {
+                u[i] = (uint32_t) r;
+            }
+        }
+    } else if (j->table != NULL) {
         /* A 16-bit draw indexes its converted value: f16 conversion is
          * branchy, and this is the bulk of a model. */
         while (i < to) {
@@ -121,7 +146,7 @@ lmd_dummy_chunk(const struct lmd_dummy_run *run,
         while (i < to) {
             r = lmd_dummy_next(&s);
             for (b = 0; b < 2 && i < to; b++, i++, r >>= 32) {
-                f[i] = (float) (int32_t) (uint32_t) r * k;
+                f[i] = (float) (int32_t) (uint32_t) r * k + j->offset;
             }
         }
     } else if (j->dtype == LMD_DTYPE_BF16) {
@@ -129,7 +154,8 @@ lmd_dummy_chunk(const struct lmd_dummy_run *run,
         while (i < to) {
             r = lmd_dummy_next(&s);
             for (b = 0; b < 4 && i < to; b++, i++, r >>= 16) {
-                h[i] = lmd_f32_to_bf16((float) (int16_t) (uint16_t) r * k);
+                h[i] = lmd_f32_to_bf16((float) (int16_t) (uint16_t) r * k
+                                       + j->offset);
             }
         }
     } else {
@@ -137,7 +163,8 @@ lmd_dummy_chunk(const struct lmd_dummy_run *run,
         while (i < to) {
             r = lmd_dummy_next(&s);
             for (b = 0; b < 4 && i < to; b++, i++, r >>= 16) {
-                h[i] = lmd_f32_to_f16((float) (int16_t) (uint16_t) r * k);
+                h[i] = lmd_f32_to_f16((float) (int16_t) (uint16_t) r * k
+                                      + j->offset);
             }
         }
     }
@@ -178,31 +205,63 @@ lmd_dummy_worker(void *arg)
 }
 
 
-/* Adds m to the jobs (NULL jobs: only counts). */
+/* Adds one tensor to the jobs (NULL jobs: only counts). */
 static void
-lmd_dummy_add(struct lmd_dummy_job *jobs, size_t *n, uint64_t *chunks,
-    const struct lmd_wmat *m, int kind)
+lmd_dummy_add_raw(struct lmd_dummy_job *jobs, size_t *n, uint64_t *chunks,
+    const void *data, int dtype, uint64_t count, float scale, float offset)
 {
     struct lmd_dummy_job  *j;
-    uint64_t               count;
 
-    if (m->data == NULL) {
-        return;
-    }
-    count = (uint64_t) m->rows * m->cols;
     if (jobs != NULL) {
         j = &jobs[*n];
-        j->data = (void *) m->data;
-        j->dtype = m->dtype;
+        j->data = (void *) data;
+        j->dtype = dtype;
         j->count = count;
-        j->scale = kind == 0 ? 0.0f
-                   : kind == 1 ? LMD_DUMMY_BIAS
-                   : (float) sqrt(3.0 / (double) m->cols);
+        j->scale = scale;
+        j->offset = offset;
         j->id = *n;
         j->first = *chunks;
     }
     (*n)++;
     *chunks += (count + LMD_DUMMY_CHUNK - 1) / LMD_DUMMY_CHUNK;
+}
+
+
+/* An AWQ linear's qweight, qzeros and scales. */
+static void
+lmd_dummy_add_awq(struct lmd_dummy_job *jobs, size_t *n, uint64_t *chunks,
+    const struct lmd_awq_mat *a)
+{
+    float  s;
+
+    s = (float) sqrt(1.0 / (LMD_DUMMY_AWQ_MS * (double) a->in));
+    lmd_dummy_add_raw(jobs, n, chunks, a->qweight, LMD_DTYPE_I32,
+                      (uint64_t) a->in * (a->out / 8), 1.0f, 0.0f);
+    lmd_dummy_add_raw(jobs, n, chunks, a->qzeros, LMD_DTYPE_I32,
+                      (uint64_t) (a->in / a->group) * (a->out / 8), 0.0f,
+                      0.0f);
+    lmd_dummy_add_raw(jobs, n, chunks, a->scales, LMD_DTYPE_F16,
+                      (uint64_t) (a->in / a->group) * a->out, s / 2, s);
+}
+
+
+/* Adds m to the jobs (NULL jobs: only counts). */
+static void
+lmd_dummy_add(struct lmd_dummy_job *jobs, size_t *n, uint64_t *chunks,
+    const struct lmd_wmat *m, int kind)
+{
+    if (m->data == NULL && m->awq.qweight == NULL) {
+        return;
+    }
+    if (m->dtype == LMD_DTYPE_I32) {
+        lmd_dummy_add_awq(jobs, n, chunks, &m->awq);
+        return;
+    }
+    lmd_dummy_add_raw(jobs, n, chunks, m->data, m->dtype,
+                      (uint64_t) m->rows * m->cols,
+                      kind == 0 ? 0.0f
+                      : kind == 1 ? LMD_DUMMY_BIAS
+                      : (float) sqrt(3.0 / (double) m->cols), 0.0f);
 }
 
 
@@ -272,7 +331,9 @@ lmd_dummy_tables(struct lmd_dummy_run *run)
 
     for (i = 0; i < run->njobs; i++) {
         j = &run->jobs[i];
-        if (j->dtype == LMD_DTYPE_F32 || j->scale == 0) {
+        if (j->dtype == LMD_DTYPE_F32 || j->dtype == LMD_DTYPE_I32
+            || j->scale == 0 || j->offset != 0)
+        {
             continue;
         }
         for (k = 0; k < run->ntables; k++) {

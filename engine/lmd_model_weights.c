@@ -28,6 +28,11 @@
  * safetensors mappings, which stay open (priv) until free; only the
  * InternLM2 splits are copies.  With "dummy" one anonymous mapping holds
  * every tensor in config's torch_dtype and lmd_model_dummy.c fills it.
+ *
+ * AWQ checkpoints: the seven linears of each layer are bound to their
+ * qweight/qzeros/scales (I32, I32, F16, shapes from config.json and
+ * group_size) instead of .weight; dummy AWQ models lay out the same
+ * three tensors.
  */
 
 #include "lmd_model_weights.h"
@@ -273,6 +278,99 @@ lmd_w_bind(struct lmd_model_weights *w, struct lmd_wmat *m,
 }
 
 
+/* Finds an AWQ tensor: exactly dtype and the 2-D shape [d0, d1]. */
+static const struct lmd_tensor *
+lmd_w_awq_tensor(struct lmd_model_weights *w, const char *name, int dtype,
+    uint64_t d0, uint64_t d1, char *err, size_t errlen)
+{
+    struct lmd_w_priv        *p = w->priv;
+    const struct lmd_tensor  *t;
+    char                      got[128];
+    size_t                    len;
+    int                       i;
+
+    t = lmd_safetensors_find(p->st, name);
+    if (t == NULL) {
+        lmd_w_err(err, errlen, "%s: tensor %s is missing",
+                  lmd_safetensors_path(p->st), name);
+        return NULL;
+    }
+    if (t->dtype != dtype) {
+        lmd_w_err(err, errlen, "%s: tensor %s: dtype %s but AWQ needs %s",
+                  t->file, name, lmd_dtype_name(t->dtype),
+                  lmd_dtype_name(dtype));
+        return NULL;
+    }
+    if (t->n_dims != 2 || (uint64_t) t->shape[0] != d0
+        || (uint64_t) t->shape[1] != d1)
+    {
+        len = 0;
+        got[len++] = '[';
+        for (i = 0; i < t->n_dims; i++) {
+            len += (size_t) snprintf(got + len, sizeof(got) - len, "%s%lld",
+                                     i ? ", " : "",
+                                     (long long) t->shape[i]);
+        }
+        snprintf(got + len, sizeof(got) - len, "]");
+        lmd_w_err(err, errlen, "%s: tensor %s: shape %s but config.json "
+                  "says [%llu, %llu] (AWQ, group_size %u)", t->file, name,
+                  got, (unsigned long long) d0, (unsigned long long) d1,
+                  w->cfg.group_size);
+        return NULL;
+    }
+    w->bytes += t->nbytes;
+    return t;
+}
+
+
+/* Binds the AWQ linear whose HF name is NAME.weight (out rows, in cols)
+ * to its NAME.qweight, NAME.qzeros and NAME.scales. */
+static int
+lmd_w_bind_awq(struct lmd_model_weights *w, struct lmd_wmat *m,
+    const char *weight_name, uint32_t out, uint32_t in, char *err,
+    size_t errlen)
+{
+    const struct lmd_tensor  *qw, *qz, *sc;
+    uint32_t                  g = w->cfg.group_size;
+    size_t                    base;
+    char                      name[LMD_W_NAME_LEN + 8];
+
+    base = strlen(weight_name) - strlen(".weight");
+    snprintf(name, sizeof(name), "%.*s.qweight", (int) base, weight_name);
+    qw = lmd_w_awq_tensor(w, name, LMD_DTYPE_I32, in, out / 8, err, errlen);
+    if (qw == NULL) {
+        return LMD_ERROR;
+    }
+    snprintf(name, sizeof(name), "%.*s.qzeros", (int) base, weight_name);
+    qz = lmd_w_awq_tensor(w, name, LMD_DTYPE_I32, in / g, out / 8, err,
+                          errlen);
+    if (qz == NULL) {
+        return LMD_ERROR;
+    }
+    snprintf(name, sizeof(name), "%.*s.scales", (int) base, weight_name);
+    sc = lmd_w_awq_tensor(w, name, LMD_DTYPE_F16, in / g, out, err,
+                          errlen);
+    if (sc == NULL) {
+        return LMD_ERROR;
+    }
+    m->dtype = LMD_DTYPE_I32;
+    m->rows = out;
+    m->cols = in;
+    m->data = qw->data;
+    m->name = qw->name;
+    m->awq.qweight = qw->data;
+    m->awq.qzeros = qz->data;
+    m->awq.scales = sc->data;
+    m->awq.in = in;
+    m->awq.out = out;
+    m->awq.group = g;
+    m->awq.qweight_name = qw->name;
+    m->awq.qzeros_name = qz->name;
+    m->awq.scales_name = sc->name;
+    return LMD_OK;
+}
+
+
 static void *
 lmd_w_copy_alloc(struct lmd_model_weights *w, size_t size)
 {
@@ -457,6 +555,14 @@ lmd_w_read(struct lmd_model_weights *w, const char *dir, char *err,
                 continue;
             }
             vec = lmd_w_shape(c, r->shape, &rows, &cols);
+            if (c->quant == LMD_QUANT_AWQ && !vec) {
+                if (lmd_w_bind_awq(w, m, name, rows, cols, err, errlen)
+                    != LMD_OK)
+                {
+                    return LMD_ERROR;
+                }
+                continue;
+            }
             if (lmd_w_bind(w, m, name, vec, rows, cols, err, errlen)
                 != LMD_OK)
             {
@@ -499,6 +605,56 @@ lmd_w_place(struct lmd_model_weights *w, struct lmd_wmat *m, int shape,
 }
 
 
+/* One AWQ tensor of size bytes in the arena, named NAME.suffix. */
+static const void *
+lmd_w_place_one(struct lmd_model_weights *w, size_t size,
+    const char *weight_name, const char *suffix, uint8_t *arena,
+    size_t *off, char **names, const char **name)
+{
+    const void  *data = NULL;
+    size_t       base;
+
+    if (arena != NULL) {
+        data = arena + *off;
+        base = strlen(weight_name) - strlen(".weight");
+        snprintf(*names, LMD_W_NAME_LEN, "%.*s.%s", (int) base,
+                 weight_name, suffix);
+        *name = *names;
+        *names += LMD_W_NAME_LEN;
+        w->bytes += size;
+    }
+    *off += (size + LMD_W_ALIGN - 1) & ~(size_t) (LMD_W_ALIGN - 1);
+    return data;
+}
+
+
+/* An AWQ linear's three tensors (lmd_w_place for a quantized matrix). */
+static void
+lmd_w_place_awq(struct lmd_model_weights *w, struct lmd_wmat *m, int shape,
+    const char *name, uint8_t *arena, size_t *off, char **names)
+{
+    struct lmd_awq_mat  *a = &m->awq;
+    uint32_t             g = w->cfg.group_size;
+
+    lmd_w_shape(&w->cfg, shape, &m->rows, &m->cols);
+    m->dtype = LMD_DTYPE_I32;
+    a->out = m->rows;
+    a->in = m->cols;
+    a->group = g;
+    a->qweight = lmd_w_place_one(w, (size_t) a->in * (a->out / 8) * 4,
+                                 name, "qweight", arena, off, names,
+                                 &a->qweight_name);
+    a->qzeros = lmd_w_place_one(w, (size_t) (a->in / g) * (a->out / 8) * 4,
+                                name, "qzeros", arena, off, names,
+                                &a->qzeros_name);
+    a->scales = lmd_w_place_one(w, (size_t) (a->in / g) * a->out * 2, name,
+                                "scales", arena, off, names,
+                                &a->scales_name);
+    m->data = a->qweight;
+    m->name = a->qweight_name;
+}
+
+
 /* Lays every tensor out in arena (or, with arena NULL, sizes it);
  * returns the bytes needed and the number of tensors in *count. */
 static size_t
@@ -538,6 +694,13 @@ lmd_w_layout(struct lmd_model_weights *w, uint8_t *arena, char *names,
             m = (struct lmd_wmat *) ((char *) &w->layers[l] + r->off);
             name = lmd_w_role_name(c, r, l, buf, sizeof(buf));
             if (name == NULL) {
+                continue;
+            }
+            if (c->quant == LMD_QUANT_AWQ && r->shape != LMD_W_HIDDEN_VEC
+                && !r->bias)
+            {
+                lmd_w_place_awq(w, m, r->shape, name, arena, &off, &names);
+                *count += 3;
                 continue;
             }
             lmd_w_place(w, m, r->shape, name, arena, &off, &names);

@@ -11,6 +11,13 @@
  * tensors are seeded random values in config's torch_dtype (norms 1,
  * matrices uniform with variance 1/cols) and nothing is read but
  * config.json.
+ *
+ * AWQ checkpoints (config quant LMD_QUANT_AWQ): each linear layer
+ * (q/k/v/o/gate/up/down) is three tensors, NAME.qweight, NAME.qzeros and
+ * NAME.scales, in AutoAWQ's [in][out] orientation (lmd_awq.h has the
+ * format); such a struct lmd_wmat has dtype LMD_DTYPE_I32, rows/cols in
+ * the HF orientation [out][in], data the qweight, and its awq member
+ * filled.  Embeddings, norms, biases and lm_head stay float.
  */
 
 #ifndef LMD_MODEL_WEIGHTS_H
@@ -22,12 +29,28 @@
 #include "lmd_model_config.h"
 #include "lmd_dtype.h"
 
+/* One AWQ linear layer: W[n][k] = (q[k][n] - z[k/group][n]) *
+ * s[k/group][n] for output n, input k (see lmd_awq.h). */
+struct lmd_awq_mat {
+    const int32_t  *qweight;            /* [in][out/8] packed nibbles;
+                                           NULL: not an AWQ matrix */
+    const int32_t  *qzeros;             /* [in/group][out/8] */
+    const uint16_t *scales;             /* f16 [in/group][out] */
+    uint32_t        in;                 /* in-features */
+    uint32_t        out;                /* out-features */
+    uint32_t        group;              /* group_size */
+    const char     *qweight_name;       /* tensor names, for messages */
+    const char     *qzeros_name;
+    const char     *scales_name;
+};
+
 struct lmd_wmat {
-    int             dtype;              /* F32, F16 or BF16 */
+    int             dtype;              /* F32, F16 or BF16; I32: AWQ */
     uint32_t        rows;
     uint32_t        cols;
     const void     *data;               /* NULL: absent (biases) */
     const char     *name;               /* tensor name, for messages */
+    struct lmd_awq_mat  awq;            /* dtype I32 only */
 };
 
 struct lmd_layer_weights {

@@ -298,6 +298,11 @@ cpu_model_load(struct cpu_engine *e, const struct lmd_engine_params *p,
     }
     e->src = src;
     e->cfg = src->cfg;
+    if (src->cfg.quant == LMD_QUANT_AWQ) {
+        snprintf(err, errlen, "%s: cpu engine: AWQ checkpoints need the "
+                 "cuda-awq engine", p->path);
+        return -1;
+    }
     if (cpu_dims_init(e, p->path, err, errlen) != 0) {
         return -1;
     }
