@@ -642,14 +642,17 @@ LMD_TEST(malformed)
                     configs[i].what);
     }
 
-    /* Wrong qweight shape. */
+    /* Wrong qweight shape (same element count: the writer reads the
+     * buffer by shape). */
     t = tb_find(&b, "model.layers.1.self_attn.k_proj.qweight");
+    t->shape[0] = 16;
     t->shape[1] = 4;
     fail_unless(write_model(GOOD_QUANT, &b), "write: %s", err);
     fail_unless(fails_with("model.safetensors", "tensor "
                            "model.layers.1.self_attn.k_proj.qweight: shape "
-                           "[32, 4] but config.json says [32, 2]"),
+                           "[16, 4] but config.json says [32, 2]"),
                 "qweight shape: %s", err);
+    t->shape[0] = 32;
     t->shape[1] = 2;
 
     /* qzeros stored as F16: same bytes per row pair, wrong dtype. */
