@@ -18,65 +18,7 @@
 #define MODEL  "models:\n  - name: m\n    path: /m\n"
 
 
-static struct lmd_conf *
-load(const char *yaml, char *err)
-{
-    return lmd_conf_load_string(yaml, strlen(yaml), "t.yaml", "/p", err,
-                                LMD_ERR_LEN);
-}
-
-
-static void
-expect_error_at(const char *yaml, const char *want, const char *file,
-    int line)
-{
-    struct lmd_conf  *conf;
-    char              err[LMD_ERR_LEN];
-
-    conf = load(yaml, err);
-    if (!lmd_test_check(conf == NULL, file, line, "conf == NULL",
-                        "loaded although bad:\n%s", yaml))
-    {
-        lmd_conf_unref(conf);
-        return;
-    }
-    lmd_test_streq(err, want, file, line);
-}
-
-#define expect_error(yaml, want)                                              \
-    expect_error_at((yaml), (want), __FILE__, __LINE__)
-
-
-static struct lmd_conf *
-load_ok_at(const char *yaml, const char *file, int line)
-{
-    struct lmd_conf  *conf;
-    char              err[LMD_ERR_LEN];
-
-    conf = load(yaml, err);
-    lmd_test_check(conf != NULL, file, line, "conf != NULL", "%s", err);
-    return conf;
-}
-
-#define load_ok(yaml)  load_ok_at((yaml), __FILE__, __LINE__)
-
-
-static char *
-dump(const struct lmd_conf *conf)
-{
-    FILE    *fp;
-    char    *buf;
-    size_t   len;
-
-    buf = NULL;
-    fp = open_memstream(&buf, &len);
-    if (fp == NULL) {
-        return NULL;
-    }
-    lmd_conf_dump(conf, fp);
-    fclose(fp);
-    return buf;
-}
+#include "conf_test.c"
 
 
 /* The documented defaults of one model's serving keys. */
