@@ -22,40 +22,47 @@ extern "C" {
 #endif
 
 /*
- * y[m][out] = x[m][in] * W^T for decode batches, m = 1..16; f16 in and
- * out, f32 accumulation.  Deterministic: the split-K partial sums are
- * added in a fixed order whatever the timing.
- *
- * Limits: in a multiple of 32, group a multiple of 32 dividing in, out a
- * multiple of 256 (m <= 8) or 128 (m > 8); x, y, scales 16-byte aligned.
- * `work` is a device buffer of awq_gemv_work_bytes() bytes whose first
- * awq_gemv_work_bytes(0, 0, 0) bytes (the arrival counters, a fixed
- * size) are zero before the first call; every call leaves them zero
- * again.  Calls that
- * share a work buffer must be on one stream.
+ * The arguments of both products: y = x W^T, W[out][in] as above; x f16
+ * [m][in].  y_add 0: y is f16 [m][out] and is overwritten; y_add 1: y is
+ * f32 [m][out] and the product is added to it (the residual stream).
+ * f32 accumulation; deterministic (the same inputs give the same bits
+ * whatever the timing).  x, y and scales 16-byte aligned; in and group
+ * multiples of 32, group dividing in; out a multiple of 128 (the GEMV
+ * with m <= 8 needs 256).
  */
-struct awq_gemv_args {
+struct awq_args {
     const uint16_t *x;          /* f16 [m][in] */
     const int32_t  *qweight;    /* [in][out/8] */
     const int32_t  *qzeros;     /* [in/group][out/8] */
     const uint16_t *scales;     /* f16 [in/group][out] */
-    uint16_t       *y;          /* f16 [m][out] */
-    void           *work;       /* split-K scratch, see above */
+    void           *y;          /* f16 or (y_add) f32 [m][out] */
+    int             y_add;
+    void           *work;       /* scratch, see each function */
     int             m;
     int             in;
     int             out;
     int             group;
-    int             ksteps;     /* 16-row k steps per warp: 1, 2, 4;
-                                   0 picks one (for tuning runs) */
+    int             ksteps;     /* GEMV tuning knob; 0 picks one */
 };
 
-/* Bytes of `work` for any call with at most m rows of this shape; with
- * m = in = 0, the bytes of the counters alone (the same for any out). */
+/*
+ * awq_gemv.cu: decode batches, m = 1..16, bound by reading the weights.
+ * `work` is a device buffer of awq_gemv_work_bytes() bytes whose first
+ * awq_gemv_work_bytes(0, 0, 0) bytes (the arrival counters, a fixed
+ * size) are zero before the first call; every call leaves them zero
+ * again.  Calls that share a work buffer must be on one stream.
+ */
 size_t awq_gemv_work_bytes(int m, int in, int out);
+int awq_gemv(const struct awq_args *a, cudaStream_t s);
 
-/* 0 on success, -1 on bad arguments or a launch error (the CUDA error
- * stays readable with cudaGetLastError only for launch errors). */
-int awq_gemv(const struct awq_gemv_args *a, cudaStream_t s);
+/*
+ * awq_gemm.cu: prefill and large batches, any m >= 1 (meant for m > 16),
+ * on tensor cores with the weights dequantized on chip.  `work`: a
+ * device buffer of awq_gemm_work_bytes() bytes (may be 0 bytes, then
+ * work may be NULL), with the same rules as the GEMV's.
+ */
+size_t awq_gemm_work_bytes(int m, int in, int out);
+int awq_gemm(const struct awq_args *a, cudaStream_t s);
 
 #ifdef __cplusplus
 }
