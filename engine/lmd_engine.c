@@ -288,6 +288,8 @@ lmd_engine_setup(struct lmd_engine *e, char *err, size_t len)
     memset(&kv, 0, sizeof(kv));
     kv.n_blocks = e->n_blocks;
     kv.block_size = bs;
+    kv.max_step_tokens = e->serve.max_batched_tokens;
+    kv.max_step_seqs = e->serve.max_batch_size;
     why[0] = '\0';
     if (ops->kv_init(e->engine, &kv, why, sizeof(why)) != LMD_MODULE_OK) {
         snprintf(err, len, "model \"%s\": KV pool of %u blocks of %u "

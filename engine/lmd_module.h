@@ -100,7 +100,12 @@ struct lmd_engine_memory {
 struct lmd_kv_params {
     uint32_t    n_blocks;
     uint32_t    block_size;     /* tokens per block */
-    void       *reserved[4];
+    uint32_t    max_step_tokens;    /* the most new tokens of one forward
+                                       (0: unknown), so that an engine can
+                                       size its step buffers once */
+    uint32_t    max_step_seqs;      /* the most sequences of one forward
+                                       (0: unknown) */
+    void       *reserved[3];
 };
 
 /* One sequence's part of a batched step.  Its tokens[0] sits at position

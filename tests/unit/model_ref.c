@@ -1206,15 +1206,23 @@ mref_host(void)
 
 
 const struct lmd_module *
-mref_module_open(void **handle, char *err, size_t len)
+mref_module_open_file(const char *file, void **handle, char *err,
+    size_t len)
 {
     const char                *dir = getenv("LMD_MODULES");
     struct lmd_module_handle  *h;
 
-    h = lmd_module_open(dir != NULL && dir[0] ? dir : "modules",
-                        "lmd_engine_cpu.so", LMD_MODULE_ENGINE, err, len);
+    h = lmd_module_open(dir != NULL && dir[0] ? dir : "modules", file,
+                        LMD_MODULE_ENGINE, err, len);
     *handle = h;
     return h != NULL ? h->module : NULL;
+}
+
+
+const struct lmd_module *
+mref_module_open(void **handle, char *err, size_t len)
+{
+    return mref_module_open_file("lmd_engine_cpu.so", handle, err, len);
 }
 
 

@@ -140,6 +140,9 @@ const struct lmd_host *mref_host(void);
 const struct lmd_module *mref_module_open(void **handle, char *err,
     size_t len);
 void mref_module_close(void *handle);
+/* The same for another engine's file ("lmd_engine_cuda_awq.so"). */
+const struct lmd_module *mref_module_open_file(const char *file,
+    void **handle, char *err, size_t len);
 
 struct mref_engine {
     const struct lmd_module    *mod;

@@ -1,0 +1,80 @@
+/*
+ * cuda_matmul.c -- y = x W^T for one linear layer: cuBLAS for dense
+ * 16-bit weights, the project's own W4A16 kernels for AWQ (the GEMV up
+ * to 16 rows, where reading the weights is the whole cost; the tensor-
+ * core GEMM above).
+ *
+ * cuBLAS is column-major; a row-major [m][out] y is the column-major
+ * out x m matrix W x^T, so each product is one GemmEx with W transposed
+ * (row-major [out][in] is column-major in x out) and x as it is.  The
+ * residual products (add) accumulate into the f32 stream with beta 1,
+ * which saves a pass over x.
+ */
+
+#include "cuda_engine.h"
+
+
+int
+cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
+    uint32_t m, void *y, int add)
+{
+    struct awq_args   a;
+    cublasStatus_t    st;
+    cudaDataType_t    t16;
+    const float       one = 1.0f, zero = 0.0f;
+
+    if (m == 0) {
+        return 0;
+    }
+    if (w->kind == CUDA_MAT_AWQ) {
+        a.x = x;
+        a.qweight = w->qweight;
+        a.qzeros = w->qzeros;
+        a.scales = w->scales;
+        a.y = y;
+        a.y_add = add;
+        a.m = (int) m;
+        a.in = (int) w->cols;
+        a.out = (int) w->rows;
+        a.group = (int) w->group;
+        a.ksteps = 0;
+        if (m <= 16) {
+            a.work = e->a.gemv_work;
+            return awq_gemv(&a, e->stream);
+        }
+        a.work = e->a.gemm_work;
+        return awq_gemm(&a, e->stream);
+    }
+
+    t16 = e->act == CUDA_ACT_F16 ? CUDA_R_16F : CUDA_R_16BF;
+    st = cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) w->rows,
+                      (int) m, (int) w->cols, &one, w->w, t16,
+                      (int) w->cols, x, t16, (int) w->cols,
+                      add ? &one : &zero, y, add ? CUDA_R_32F : t16,
+                      (int) w->rows, CUBLAS_COMPUTE_32F,
+                      CUBLAS_GEMM_DEFAULT);
+    return st == CUBLAS_STATUS_SUCCESS ? 0 : -1;
+}
+
+
+/* The logits: f32 [m][vocab] = x lm_head^T, x act. */
+int
+cuda_matmul_logits(struct cuda_engine *e, const void *x, uint32_t m,
+    float *logits)
+{
+    const struct cuda_mat  *w = &e->w.lm_head;
+    cublasStatus_t          st;
+    cudaDataType_t          t16;
+    const float             one = 1.0f, zero = 0.0f;
+
+    if (m == 0) {
+        return 0;
+    }
+    t16 = e->act == CUDA_ACT_F16 ? CUDA_R_16F : CUDA_R_16BF;
+    st = cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) w->rows,
+                      (int) m, (int) w->cols, &one, w->w, t16,
+                      (int) w->cols, x, t16, (int) w->cols, &zero, logits,
+                      CUDA_R_32F, (int) w->rows, CUBLAS_COMPUTE_32F,
+                      CUBLAS_GEMM_DEFAULT);
+    return st == CUBLAS_STATUS_SUCCESS ? 0 : -1;
+}
