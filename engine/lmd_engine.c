@@ -306,6 +306,8 @@ lmd_engine_setup(struct lmd_engine *e, char *err, size_t len)
     sp.queue_timeout_ns = e->serve.queue_timeout_ms * 1000000u;
     sp.vocab_size = e->mem.vocab_size;
     sp.max_context = e->mem.max_context;
+    sp.device_sample = (e->mem.caps & LMD_ENGINE_CAP_SAMPLE) != 0
+                       && getenv("LMD_HOST_SAMPLING") == NULL;
     e->sched = e->kvc != NULL ? lmd_sched_create(e->module, e->engine,
                                                  e->host, e->kvc, &sp)
                               : NULL;

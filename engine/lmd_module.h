@@ -84,6 +84,10 @@ struct lmd_engine_params {
     void       *reserved[6];
 };
 
+/* What an engine can do besides the required hooks (memory's caps). */
+#define LMD_ENGINE_CAP_SAMPLE   0x1u    /* forward picks tokens itself when
+                                           lmd_batch.sample is set */
+
 /* Sizes and shapes an engine reports after open. */
 struct lmd_engine_memory {
     uint64_t    weight_bytes;   /* resident weights */
@@ -91,7 +95,8 @@ struct lmd_engine_memory {
     uint64_t    kv_bytes_per_token; /* K and V of every layer, one token */
     uint32_t    vocab_size;     /* length of one logits row */
     uint32_t    max_context;    /* max_position_embeddings */
-    uint64_t    reserved[4];
+    uint64_t    caps;           /* LMD_ENGINE_CAP_* */
+    uint64_t    reserved[3];
 };
 
 /* The paged KV cache the core asks for: n_blocks blocks of block_size
@@ -124,6 +129,36 @@ struct lmd_seq_input {
                                    n_tokens (teacher forcing, echo) */
 };
 
+/* A logit_bias entry: bias is added to token id's logit. */
+struct lmd_logit_bias {
+    int32_t         id;
+    float           bias;               /* -100 .. 100 */
+};
+
+/* How to pick the token of one logit row, for an engine that samples on
+ * its own device (LMD_ENGINE_CAP_SAMPLE).  The settings and their order
+ * are engine/lmd_sampler.h's: logit bias, repetition penalty (over
+ * prompt and output), frequency and presence penalties (over output),
+ * then greedy when temperature is 0 (lowest id on ties), else
+ * temperature, top_k, top_p, min_p and a draw keyed by `key`. */
+struct lmd_sample_req {
+    float           temperature;        /* 0: greedy */
+    float           top_p;              /* 1: off */
+    float           min_p;              /* 0: off */
+    int32_t         top_k;              /* 0: off */
+    float           repetition_penalty; /* 1: off */
+    float           frequency_penalty;  /* 0: off */
+    float           presence_penalty;   /* 0: off */
+    uint32_t        n_bias;
+    const struct lmd_logit_bias *bias;
+    const int32_t  *prompt;             /* read when a penalty is on */
+    const int32_t  *output;
+    uint32_t        n_prompt;
+    uint32_t        n_output;
+    uint64_t        key;                /* the draw's random key: the same
+                                           key and logits, the same token */
+};
+
 /* A batched step: every sequence's new tokens in one forward. */
 struct lmd_batch {
     const struct lmd_seq_input *seqs;
@@ -131,8 +166,16 @@ struct lmd_batch {
     uint32_t        pad;
     float          *logits;     /* out: one row of vocab_size floats per
                                    requested logit, sequences in order,
-                                   positions ascending; host memory */
-    void           *reserved[4];
+                                   positions ascending; host memory.
+                                   NULL when sample is set */
+    /* Set only for an engine with LMD_ENGINE_CAP_SAMPLE: one request per
+     * logit row; the engine writes the chosen ids (host memory, one per
+     * row) and, when logprobs is not NULL, each chosen token's
+     * log-probability under the raw logits. */
+    const struct lmd_sample_req *sample;
+    int32_t        *ids;
+    float          *logprobs;
+    void           *reserved[1];
 };
 
 struct lmd_engine_ops {

@@ -263,6 +263,20 @@ lmd_sampler_accept(struct lmd_sampler *s, int32_t id)
 }
 
 
+const struct lmd_sampling *
+lmd_sampler_params(const struct lmd_sampler *s)
+{
+    return &s->p;
+}
+
+
+uint64_t
+lmd_sampler_next_key(struct lmd_sampler *s)
+{
+    return lmd_rng_next(s->rng);
+}
+
+
 void
 lmd_sampler_apply_penalties(struct lmd_sampler *s, float *logits)
 {

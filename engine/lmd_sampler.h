@@ -18,12 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lmd_module.h"             /* struct lmd_logit_bias */
+
 #define LMD_SAMPLER_MAX_TOP_LOGPROBS  20
 
-struct lmd_logit_bias {
-    int32_t         id;
-    float           bias;               /* -100 .. 100 */
-};
 
 struct lmd_sampling {
     float           temperature;        /* 0: greedy */
@@ -77,6 +75,13 @@ void lmd_sampler_accept(struct lmd_sampler *s, int32_t id);
  * penalties to logits in place: the first step of lmd_sampler_sample,
  * for a backend that samples elsewhere (and for tests). */
 void lmd_sampler_apply_penalties(struct lmd_sampler *s, float *logits);
+
+/* For an engine that samples on its device (LMD_ENGINE_CAP_SAMPLE): the
+ * request's settings, and the key of the next draw, taken from this
+ * sampler's random stream (a seeded request gets the same keys on every
+ * run).  The engine's token then goes to lmd_sampler_accept. */
+const struct lmd_sampling *lmd_sampler_params(const struct lmd_sampler *s);
+uint64_t lmd_sampler_next_key(struct lmd_sampler *s);
 
 void lmd_sampler_free(struct lmd_sampler *s);
 

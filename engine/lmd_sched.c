@@ -65,6 +65,10 @@ struct lmd_sched {
     int                         preempted;  /* in this step */
     float                      *logits;     /* [logits_rows][vocab] */
     size_t                      logits_rows;
+    struct lmd_sample_req      *reqs;       /* device sampling: [rows] */
+    int32_t                    *ids;        /* [rows] */
+    float                      *lps;        /* [rows] */
+    size_t                      reqs_rows;
 
     struct lmd_gen            **touched;    /* news for the engine */
     size_t                      n_touched, touched_cap;
@@ -181,6 +185,9 @@ lmd_sched_free(struct lmd_sched *s)
     free(s->in);
     free(s->batch);
     free(s->logits);
+    free(s->reqs);
+    free(s->ids);
+    free(s->lps);
     free(s->touched);
     free(s);
 }
@@ -548,18 +555,14 @@ lmd_sched_is_stop(const struct lmd_gen *g, int32_t id)
 }
 
 
-/* Samples g's next token from row and hands it to the loop. */
+/* Hands g's next token (and res, when g wants logprobs) to the loop. */
 static void
-lmd_sched_emit(struct lmd_sched *s, struct lmd_gen *g, float *row,
-    uint64_t now)
+lmd_sched_deliver(struct lmd_sched *s, struct lmd_gen *g, int32_t id,
+    struct lmd_sample_result *res, uint64_t now)
 {
-    struct lmd_sample_result   res;
-    const char                *err = NULL;
-    int32_t                    id;
-    int                        finish = LMD_GEN_RUNNING;
+    const char  *err = NULL;
+    int          finish = LMD_GEN_RUNNING;
 
-    id = lmd_sampler_sample(g->sampler, row,
-                            g->params.logprobs ? &res : NULL);
     s->stats.generation_tokens++;
 
     pthread_mutex_lock(&g->lock);
@@ -570,7 +573,7 @@ lmd_sched_emit(struct lmd_sched *s, struct lmd_gen *g, float *row,
     if (lmd_sched_is_stop(g, id)) {
         finish = LMD_GEN_STOP;      /* counted, not output */
 
-    } else if (lmd_gen_push_locked(g, id, g->params.logprobs ? &res : NULL)
+    } else if (lmd_gen_push_locked(g, id, g->params.logprobs ? res : NULL)
                != LMD_OK)
     {
         finish = LMD_GEN_ERROR;
@@ -595,23 +598,111 @@ lmd_sched_emit(struct lmd_sched *s, struct lmd_gen *g, float *row,
 }
 
 
+/* Samples g's next token from row on the host. */
+static void
+lmd_sched_emit(struct lmd_sched *s, struct lmd_gen *g, float *row,
+    uint64_t now)
+{
+    struct lmd_sample_result   res;
+    int32_t                    id;
+
+    id = lmd_sampler_sample(g->sampler, row,
+                            g->params.logprobs ? &res : NULL);
+    lmd_sched_deliver(s, g, id, &res, now);
+}
+
+
+/* Can this step's tokens be picked by the engine?  Not when a request
+ * wants alternatives (top_logprobs), which need the whole row. */
+static int
+lmd_sched_device_ok(const struct lmd_sched *s)
+{
+    uint32_t  i;
+
+    if (!s->p.device_sample) {
+        return 0;
+    }
+    for (i = 0; i < s->n_batch; i++) {
+        if (s->in[i].n_logits > 0
+            && lmd_sampler_params(s->batch[i]->sampler)->top_logprobs > 0)
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/* The engine's sampling requests of the step's rows (reqs sized). */
+static void
+lmd_sched_sample_reqs(struct lmd_sched *s)
+{
+    const struct lmd_sampling  *p;
+    struct lmd_sample_req      *r;
+    struct lmd_gen             *g;
+    uint32_t                    i, row = 0;
+
+    for (i = 0; i < s->n_batch; i++) {
+        if (s->in[i].n_logits == 0) {
+            continue;
+        }
+        g = s->batch[i];
+        p = lmd_sampler_params(g->sampler);
+        r = &s->reqs[row++];
+        memset(r, 0, sizeof(*r));
+        r->temperature = p->temperature;
+        r->top_p = p->top_p;
+        r->min_p = p->min_p;
+        r->top_k = p->top_k;
+        r->repetition_penalty = p->repetition_penalty;
+        r->frequency_penalty = p->frequency_penalty;
+        r->presence_penalty = p->presence_penalty;
+        r->bias = p->logit_bias;
+        r->n_bias = (uint32_t) p->n_logit_bias;
+        r->prompt = g->tokens;
+        r->n_prompt = g->n_prompt;
+        r->output = g->tokens + g->n_prompt;
+        r->n_output = g->n_tokens - g->n_prompt;
+        r->key = lmd_sampler_next_key(g->sampler);
+    }
+}
+
+
 /* 4 and 5: the forward of the batch built, then each request's news. */
 static void
 lmd_sched_run(struct lmd_sched *s)
 {
-    struct lmd_batch   batch;
-    struct lmd_gen    *g;
-    char               why[sizeof(s->err) + 16];
-    size_t             rows = 0, row = 0, V = s->p.vocab_size;
-    uint32_t           i;
-    uint64_t           now;
-    float             *p;
+    struct lmd_batch           batch;
+    struct lmd_sample_result   res;
+    struct lmd_gen            *g;
+    int                        device;
+    char                       why[sizeof(s->err) + 16];
+    size_t                     rows = 0, row = 0, V = s->p.vocab_size;
+    uint32_t                   i;
+    uint64_t                   now;
+    float                     *p;
 
     for (i = 0; i < s->n_batch; i++) {
         rows += s->in[i].n_logits;
     }
     s->err[0] = '\0';
-    if (rows > s->logits_rows) {
+    device = rows > 0 && lmd_sched_device_ok(s);
+    if (device && rows > s->reqs_rows) {
+        free(s->reqs);
+        free(s->ids);
+        free(s->lps);
+        s->reqs = malloc(rows * sizeof(struct lmd_sample_req));
+        s->ids = malloc(rows * sizeof(int32_t));
+        s->lps = malloc(rows * sizeof(float));
+        s->reqs_rows = rows;
+        if (s->reqs == NULL || s->ids == NULL || s->lps == NULL) {
+            s->reqs_rows = 0;
+            snprintf(s->err, sizeof(s->err), "out of memory for %zu "
+                     "sampling requests", rows);
+            goto failed;
+        }
+    }
+    if (!device && rows > s->logits_rows) {
         p = realloc(s->logits, rows * V * sizeof(float));
         if (p == NULL) {
             snprintf(s->err, sizeof(s->err), "out of memory for %zu rows "
@@ -625,7 +716,13 @@ lmd_sched_run(struct lmd_sched *s)
     memset(&batch, 0, sizeof(batch));
     batch.seqs = s->in;
     batch.n_seqs = s->n_batch;
-    batch.logits = rows > 0 ? s->logits : NULL;
+    batch.logits = rows > 0 && !device ? s->logits : NULL;
+    if (device) {
+        lmd_sched_sample_reqs(s);
+        batch.sample = s->reqs;
+        batch.ids = s->ids;
+        batch.logprobs = s->lps;
+    }
     s->stats.steps++;
     if (s->module->ops.engine.forward(s->engine, &batch, s->err,
                                       sizeof(s->err)) != LMD_MODULE_OK)
@@ -638,7 +735,14 @@ lmd_sched_run(struct lmd_sched *s)
         g = s->batch[i];
         g->n_computed += s->in[i].n_tokens;
         lmd_sched_commit(s, g);
-        if (s->in[i].n_logits > 0) {
+        if (s->in[i].n_logits > 0 && device) {
+            memset(&res, 0, sizeof(res));
+            res.id = s->ids[row];
+            res.logprob = s->lps[row];
+            lmd_sampler_accept(g->sampler, res.id);
+            lmd_sched_deliver(s, g, res.id, &res, now);
+            row++;
+        } else if (s->in[i].n_logits > 0) {
             lmd_sched_emit(s, g, s->logits + row * V, now);
             row++;
         }

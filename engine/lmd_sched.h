@@ -36,6 +36,8 @@ struct lmd_sched_params {
                                            admission */
     uint32_t    vocab_size;
     uint32_t    max_context;
+    int         device_sample;          /* the engine picks tokens itself
+                                           (LMD_ENGINE_CAP_SAMPLE) */
 };
 
 /* Counters since creation. */
