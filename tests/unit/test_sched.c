@@ -15,6 +15,7 @@
  * states its assumption.
  */
 
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -597,6 +598,127 @@ LMD_TEST(sched_batched_as_alone)
                     (unsigned long long) st.generation_tokens,
                     (unsigned long long) st.prompt_tokens, st.n_blocks,
                     st.block_size);
+    }
+    fixture_close(&f);
+}
+
+
+/* An engine that samples on its "device": the cpu module with
+ * LMD_ENGINE_CAP_SAMPLE added, whose forward, given lmd_batch.sample,
+ * runs the cpu forward into its own logits and picks each row's argmax
+ * (the lowest id on ties, as the host sampler does), checking each
+ * request against what the scheduler knows. */
+static const struct lmd_module  *dev_real;
+static struct lmd_module         dev_mod;
+static uint32_t                  dev_vocab;
+static uint64_t                  dev_rows, dev_host_steps, dev_bad;
+static uint64_t                  dev_last_key;
+static int                       dev_key_repeats;
+
+static int
+dev_memory(void *eng, struct lmd_engine_memory *m)
+{
+    int  rc = dev_real->ops.engine.memory(eng, m);
+
+    m->caps |= LMD_ENGINE_CAP_SAMPLE;
+    dev_vocab = m->vocab_size;
+    return rc;
+}
+
+
+static int
+dev_forward(void *eng, const struct lmd_batch *b, char *err, size_t len)
+{
+    const struct lmd_sample_req  *q;
+    struct lmd_batch              c;
+    uint32_t                      i, j, rows = 0, best;
+    float                        *lg, *row;
+    double                        sum;
+    int                           rc;
+
+    if (b->sample == NULL) {
+        dev_host_steps++;
+        return dev_real->ops.engine.forward(eng, b, err, len);
+    }
+    for (i = 0; i < b->n_seqs; i++) {
+        rows += b->seqs[i].n_logits;
+    }
+    lg = malloc((size_t) rows * dev_vocab * sizeof(float));
+    if (lg == NULL || b->logits != NULL || b->ids == NULL) {
+        free(lg);
+        snprintf(err, len, "fake device: out of memory or bad batch");
+        return LMD_MODULE_ERROR;
+    }
+    c = *b;
+    c.logits = lg;
+    c.sample = NULL;
+    rc = dev_real->ops.engine.forward(eng, &c, err, len);
+    for (i = 0; rc == LMD_MODULE_OK && i < rows; i++) {
+        q = &b->sample[i];
+        row = lg + (size_t) i * dev_vocab;
+        /* what the scheduler must have said: greedy, filters off, the
+         * prompt and the output so far (output[-1] is the last prompt id
+         * when nothing was generated yet: the two are one array) */
+        dev_bad += q->temperature != 0.0f || q->top_p != 1.0f
+                   || q->top_k != 0 || q->min_p != 0.0f
+                   || q->repetition_penalty != 1.0f || q->n_prompt == 0
+                   || q->prompt == NULL || q->output != q->prompt
+                                                        + q->n_prompt;
+        dev_key_repeats += q->key == dev_last_key;
+        dev_last_key = q->key;
+        for (best = 0, j = 1; j < dev_vocab; j++) {
+            best = row[j] > row[best] ? j : best;
+        }
+        for (sum = 0, j = 0; j < dev_vocab; j++) {
+            sum += exp((double) row[j] - row[best]);
+        }
+        b->ids[i] = (int32_t) best;
+        if (b->logprobs != NULL) {
+            b->logprobs[i] = (float) -log(sum);
+        }
+        dev_rows++;
+    }
+    free(lg);
+    return rc;
+}
+
+
+/* Assumption: with an engine that samples (LMD_ENGINE_CAP_SAMPLE) the
+ * scheduler hands it the greedy requests and the engine's ids come out
+ * as the tokens, equal to the host-sampled references; steps with a
+ * request wanting top_logprobs (every third of the twelve) go the host
+ * way with logits. */
+LMD_TEST(sched_device_sampling)
+{
+    struct fixture           f;
+    struct lmd_serve_params  sp;
+    struct lmd_engine_stats  st;
+    const struct lmd_module *real;
+
+    if (fixture_open(&f, 256) != 0) {
+        return;
+    }
+    if (reference(&f) == 0) {
+        real = f.mod;
+        dev_real = real;
+        dev_mod = *real;
+        dev_mod.ops.engine.memory = dev_memory;
+        dev_mod.ops.engine.forward = dev_forward;
+        f.mod = &dev_mod;
+        dev_rows = dev_host_steps = dev_bad = 0;
+        dev_key_repeats = 0;
+        serve_init(&sp);
+        run_twelve(&f, &sp, "device sampling", &st);
+        f.mod = real;
+        printf("# device sampling: %llu rows picked by the engine, %llu "
+               "steps sampled on the host\n", (unsigned long long) dev_rows,
+               (unsigned long long) dev_host_steps);
+        fail_unless(dev_rows > 0 && dev_host_steps > 0, "rows %llu, host "
+                    "steps %llu", (unsigned long long) dev_rows,
+                    (unsigned long long) dev_host_steps);
+        fail_unless(dev_bad == 0, "%llu sampling requests did not say what "
+                    "the scheduler knows", (unsigned long long) dev_bad);
+        fail_unless(dev_key_repeats == 0, "a draw key repeated");
     }
     fixture_close(&f);
 }
