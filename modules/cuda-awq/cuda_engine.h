@@ -117,6 +117,21 @@ struct cuda_acts {
     void       *gemv_work;      /* awq_gemv_work_bytes; counters zeroed */
     void       *gemm_work;      /* awq_gemm_work_bytes */
     void       *blas_work;      /* CUDA_BLAS_WORKSPACE */
+    void       *sample_work;    /* cuda_sample_work_bytes */
+};
+
+/* On-device sampling's buffers: the rows' settings, the logit biases and
+ * the penalties' token ids go up, the chosen ids and log-probabilities
+ * come back, all at the same offsets in one pinned and one device
+ * block. */
+struct cuda_sampling {
+    char       *host;           /* pinned */
+    char       *dev;
+    size_t      bytes;
+    size_t      o_rows, o_bias, o_hist, o_ids, o_lps;
+    uint32_t    bias_cap;       /* entries */
+    uint32_t    hist_cap;       /* token ids */
+    void       *work;           /* cuda_sample_work_bytes */
 };
 
 /* One captured decode step per batch size. */
@@ -145,7 +160,10 @@ struct cuda_engine {
     struct cuda_kv              kv;
     struct cuda_plan            plan;
     struct cuda_acts            a;
+    struct cuda_sampling        smp;
     struct cuda_graphs          graphs;
+    int                         attn_generic;   /* cuda_attn_generic.cu for
+                                                   every layer */
     float                      *inv_freq_tmp;  /* host [head_dim / 2] */
 };
 

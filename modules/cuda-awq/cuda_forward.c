@@ -105,9 +105,11 @@ cuda_batch_check(struct cuda_engine *e, const struct lmd_batch *b,
         }
         l += q->n_logits;
     }
-    if (l > 0 && b->logits == NULL) {
-        snprintf(err, errlen, "cuda-awq: %llu logits asked for, no buffer",
-                 (unsigned long long) l);
+    if (l > 0 && b->sample != NULL ? b->ids == NULL : l > 0
+        && b->logits == NULL)
+    {
+        snprintf(err, errlen, "cuda-awq: %llu logit rows asked for, no "
+                 "buffer for them", (unsigned long long) l);
         return -1;
     }
     *n_logits = (uint32_t) l;
@@ -192,6 +194,29 @@ cuda_plan_step(struct cuda_engine *e, const struct cuda_run *r,
 
 /* ------------------------------------------------------------ the layers */
 
+/* Attention of one layer: the fast kernels, or the generic one for the
+ * head dims they do not take (decided at the first call, when they
+ * refuse without a launch error) or when LMD_CUDA_ATTENTION=generic. */
+static int
+cuda_attend(struct cuda_engine *e, const struct cuda_step *st,
+    uint32_t layer)
+{
+    if (!e->attn_generic) {
+        if (cuda_attention(e->act, e->a.q, &e->kv, layer, st, &e->d,
+                           e->a.att, e->a.att_work, e->stream) == 0)
+        {
+            return 0;
+        }
+        if (cudaPeekAtLastError() != cudaSuccess) {
+            return -1;
+        }
+        e->attn_generic = 1;
+    }
+    return cuda_attention_generic(e->act, e->a.q, &e->kv, layer, st, &e->d,
+                                  e->a.att, e->stream);
+}
+
+
 /* Every launch of a step with t tokens and l logit rows (rows: the plan's
  * logit rows on the device); -1 at the first failure. */
 static int
@@ -225,9 +250,7 @@ cuda_layers(struct cuda_engine *e, const struct cuda_step *st, uint32_t l,
         if (last && l == 0) {
             return 0;                       /* the cache is written */
         }
-        if (cuda_attention(act, a->q, &e->kv, layer, st, d, a->att,
-                           a->att_work, s) != 0)
-        {
+        if (cuda_attend(e, st, layer) != 0) {
             return -1;
         }
         if (last && l < n) {
@@ -329,18 +352,121 @@ cuda_layers_decode(struct cuda_engine *e, const struct cuda_step *st,
 }
 
 
+/* ------------------------------------------------------------ sampling */
+
+static int
+cuda_penalized(const struct lmd_sample_req *q)
+{
+    return q->repetition_penalty != 1.0f || q->frequency_penalty != 0.0f
+           || q->presence_penalty != 0.0f;
+}
+
+
+/* Uploads the n rows' settings (with their biases and penalty ids) and
+ * launches the sampler over the logits; the ids and log-probabilities
+ * come back with the step's copy. */
+static int
+cuda_sample_launch(struct cuda_engine *e, const struct lmd_sample_req *req,
+    uint32_t n, int want_lps, char *err, size_t errlen)
+{
+    struct cuda_sampling     *m = &e->smp;
+    struct cuda_sample_row   *row;
+    struct cuda_logit_bias   *bias;
+    const struct lmd_sample_req *q;
+    int32_t                  *hist;
+    uint32_t                  i, nb = 0, nh = 0;
+    cudaError_t               rc;
+
+    row = (struct cuda_sample_row *) (void *) (m->host + m->o_rows);
+    bias = (struct cuda_logit_bias *) (void *) (m->host + m->o_bias);
+    hist = (int32_t *) (void *) (m->host + m->o_hist);
+    for (i = 0; i < n; i++) {
+        q = &req[i];
+        memset(&row[i], 0, sizeof(row[i]));
+        row[i].temperature = q->temperature;
+        row[i].top_p = q->top_p;
+        row[i].min_p = q->min_p;
+        row[i].top_k = q->top_k;
+        row[i].repetition_penalty = q->repetition_penalty;
+        row[i].frequency_penalty = q->frequency_penalty;
+        row[i].presence_penalty = q->presence_penalty;
+        row[i].seed = q->key;
+        row[i].draw = 0;
+        if (q->n_bias > 0) {
+            if (q->n_bias > m->bias_cap - nb || q->bias == NULL) {
+                snprintf(err, errlen, "cuda-awq: more logit_bias entries "
+                         "in one step than %u", m->bias_cap);
+                return -1;
+            }
+            memcpy(bias + nb, q->bias, q->n_bias * sizeof(*bias));
+            row[i].bias_start = nb;
+            row[i].n_bias = q->n_bias;
+            nb += q->n_bias;
+        }
+        if (cuda_penalized(q)) {
+            if ((uint64_t) q->n_prompt + q->n_output > m->hist_cap - nh) {
+                snprintf(err, errlen, "cuda-awq: more penalty token ids in "
+                         "one step than %u", m->hist_cap);
+                return -1;
+            }
+            row[i].hist_start = nh;
+            row[i].n_prompt = q->n_prompt;
+            row[i].n_output = q->n_output;
+            memcpy(hist + nh, q->prompt, q->n_prompt * sizeof(int32_t));
+            nh += q->n_prompt;
+            memcpy(hist + nh, q->output, q->n_output * sizeof(int32_t));
+            nh += q->n_output;
+        }
+    }
+    rc = cudaMemcpyAsync(m->dev + m->o_rows, row, n * sizeof(*row),
+                         cudaMemcpyHostToDevice, e->stream);
+    if (rc == cudaSuccess && nb > 0) {
+        rc = cudaMemcpyAsync(m->dev + m->o_bias, bias, nb * sizeof(*bias),
+                             cudaMemcpyHostToDevice, e->stream);
+    }
+    if (rc == cudaSuccess && nh > 0) {
+        rc = cudaMemcpyAsync(m->dev + m->o_hist, hist, nh * sizeof(*hist),
+                             cudaMemcpyHostToDevice, e->stream);
+    }
+    if (rc != cudaSuccess) {
+        return cuda_fail(err, errlen, "copying the sampling settings", rc);
+    }
+    if (cuda_sample(e->a.logits, n, e->d.vocab,
+                    (const struct cuda_sample_row *) (void *) (m->dev
+                                                               + m->o_rows),
+                    (const int32_t *) (void *) (m->dev + m->o_hist),
+                    (const struct cuda_logit_bias *) (void *) (m->dev
+                                                               + m->o_bias),
+                    (int32_t *) (void *) (m->dev + m->o_ids),
+                    want_lps ? (float *) (void *) (m->dev + m->o_lps) : NULL,
+                    m->work, e->stream) != 0)
+    {
+        return cuda_fail(err, errlen, "the sampling kernels",
+                         cudaGetLastError());
+    }
+    rc = cudaMemcpyAsync(m->host + m->o_ids, m->dev + m->o_ids,
+                         m->o_lps - m->o_ids + n * sizeof(float),
+                         cudaMemcpyDeviceToHost, e->stream);
+    return rc == cudaSuccess ? 0 : cuda_fail(err, errlen, "copying the "
+                                             "sampled ids", rc);
+}
+
+
 /* ------------------------------------------------------------- one run */
 
-/* A run within the capacities; its logits go to out. */
+/* A run within the capacities: its logit rows are the batch's rows
+ * row0 .. row0 + r->n_logits - 1 (logits, or sampled ids). */
 static int
-cuda_run_step(struct cuda_engine *e, const struct cuda_run *r, float *out,
-    char *err, size_t errlen)
+cuda_run_step(struct cuda_engine *e, const struct cuda_run *r,
+    const struct lmd_batch *b, uint32_t row0, char *err, size_t errlen)
 {
     struct cuda_step   st;
     const uint32_t    *rows;
     cudaError_t        rc;
     size_t             bytes;
     int                ret;
+    float             *out = b->logits != NULL
+                             ? b->logits + (size_t) row0 * e->d.vocab : NULL;
 
     if (cuda_plan_step(e, r, &st) != 0) {
         return cuda_fail(err, errlen, "copying the step's plan",
@@ -362,7 +488,13 @@ cuda_run_step(struct cuda_engine *e, const struct cuda_run *r, float *out,
                  ? cudaGetErrorString(rc) : "bad arguments");
         return -1;
     }
-    if (r->n_logits > 0) {
+    if (r->n_logits > 0 && b->sample != NULL) {
+        if (cuda_sample_launch(e, b->sample + row0, r->n_logits,
+                               b->logprobs != NULL, err, errlen) != 0)
+        {
+            return -1;
+        }
+    } else if (r->n_logits > 0) {
         bytes = (size_t) r->n_logits * e->d.vocab * sizeof(float);
         rc = cudaMemcpyAsync(e->a.logits_host, e->a.logits, bytes,
                              cudaMemcpyDeviceToHost, e->stream);
@@ -374,7 +506,14 @@ cuda_run_step(struct cuda_engine *e, const struct cuda_run *r, float *out,
     if (rc != cudaSuccess) {
         return cuda_fail(err, errlen, "the step", rc);
     }
-    if (r->n_logits > 0) {
+    if (r->n_logits > 0 && b->sample != NULL) {
+        memcpy(b->ids + row0, e->smp.host + e->smp.o_ids,
+               r->n_logits * sizeof(int32_t));
+        if (b->logprobs != NULL) {
+            memcpy(b->logprobs + row0, e->smp.host + e->smp.o_lps,
+                   r->n_logits * sizeof(float));
+        }
+    } else if (r->n_logits > 0) {
         memcpy(out, e->a.logits_host,
                (size_t) r->n_logits * e->d.vocab * sizeof(float));
     }
@@ -392,8 +531,7 @@ cuda_forward(struct cuda_engine *e, const struct lmd_batch *b, char *err,
     struct lmd_seq_input        *sub;
     struct cuda_run              r;
     uint32_t                     total_logits, i, j, c, k, first_logit;
-    uint32_t                     cap_t, cap_s, cap_l;
-    float                       *out;
+    uint32_t                     cap_t, cap_s, cap_l, row0 = 0;
     int                          ret = 0;
 
     err[0] = '\0';
@@ -414,7 +552,6 @@ cuda_forward(struct cuda_engine *e, const struct lmd_batch *b, char *err,
     }
     memset(&r, 0, sizeof(r));
     r.seqs = sub;
-    out = b->logits;
 
     /* Chunks of each sequence in order, packed into runs that fit. */
     for (i = 0; i < b->n_seqs && ret == 0; i++) {
@@ -444,14 +581,14 @@ cuda_forward(struct cuda_engine *e, const struct lmd_batch *b, char *err,
             if (r.n_tokens == cap_t || r.n_logits == cap_l
                 || r.n_seqs == cap_s || (c == 0 && r.n_seqs > 0))
             {
-                ret = cuda_run_step(e, &r, out, err, errlen);
-                out += (size_t) r.n_logits * e->d.vocab;
+                ret = cuda_run_step(e, &r, b, row0, err, errlen);
+                row0 += r.n_logits;
                 r.n_seqs = r.n_tokens = r.n_logits = 0;
             }
         }
     }
     if (ret == 0 && r.n_seqs > 0) {
-        ret = cuda_run_step(e, &r, out, err, errlen);
+        ret = cuda_run_step(e, &r, b, row0, err, errlen);
     }
     free(sub);
     return ret;

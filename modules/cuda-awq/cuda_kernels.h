@@ -162,6 +162,14 @@ int cuda_attention(int act, const void *q, const struct cuda_kv *kv,
 size_t cuda_attention_work_bytes(uint32_t max_tokens, uint32_t max_seqs,
     const struct cuda_dims *d);
 
+/* cuda_attn_generic.cu: the same attention for any even head_dim up to
+ * 256, one warp per (new token, query head), no work buffer: for the
+ * head dims cuda_attention does not take (it returns -1 for them) and
+ * as an independent second implementation in the checks. */
+int cuda_attention_generic(int act, const void *q, const struct cuda_kv *kv,
+    uint32_t layer, const struct cuda_step *st, const struct cuda_dims *d,
+    void *out, cudaStream_t s);
+
 
 /* --------------------------------------- cuda_sample.cu: sampling */
 

@@ -114,6 +114,8 @@ cuda_device_open(struct cuda_engine *e, char *err, size_t len)
     }
     g = getenv("LMD_CUDA_GRAPHS");
     e->graphs.enabled = g == NULL || strcmp(g, "0") != 0;
+    g = getenv("LMD_CUDA_ATTENTION");
+    e->attn_generic = g != NULL && strcmp(g, "generic") == 0;
     return 0;
 }
 
@@ -180,6 +182,7 @@ cuda_memory(void *engine, struct lmd_engine_memory *mem)
     mem->kv_bytes_per_token = (uint64_t) 2 * e->n_layers * e->d.kv_dim * 2;
     mem->vocab_size = e->d.vocab;
     mem->max_context = e->cfg.max_position;
+    mem->caps = LMD_ENGINE_CAP_SAMPLE;
     return LMD_MODULE_OK;
 }
 

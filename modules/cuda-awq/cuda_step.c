@@ -21,6 +21,10 @@
 /* Logit rows per step: at least this many (echo and teacher forcing ask
  * for many rows of one sequence; more are done in several passes). */
 #define CUDA_MIN_LOGITS         64
+/* Sampling: logit_bias entries per row (OpenAI's limit), and the most
+ * penalty token ids of one step. */
+#define CUDA_MAX_BIAS           300
+#define CUDA_MAX_HIST           (16u << 20)
 
 
 static size_t
@@ -94,6 +98,7 @@ cuda_acts_layout(const struct cuda_engine *e, struct cuda_acts *a,
     CUDA_CARVE(gemm_work, in > 0 ? awq_gemm_work_bytes((int) t, in, out)
                                  : 0);
     CUDA_CARVE(blas_work, CUDA_BLAS_WORKSPACE);
+    CUDA_CARVE(sample_work, cuda_sample_work_bytes(l, d->vocab));
 
 #undef CUDA_CARVE
 
@@ -139,6 +144,30 @@ cuda_plan_layout(struct cuda_plan *p, uint32_t t, uint32_t n_seqs,
 }
 
 
+/* The sampling block for l rows of up to max_ctx positions each. */
+static size_t
+cuda_sampling_layout(struct cuda_sampling *m, uint32_t l, uint64_t max_ctx)
+{
+    size_t  off = 0;
+    uint64_t hist = (uint64_t) l * max_ctx;
+
+    m->bias_cap = l * CUDA_MAX_BIAS;
+    m->hist_cap = (uint32_t) (hist < CUDA_MAX_HIST ? hist : CUDA_MAX_HIST);
+    m->o_rows = off;
+    off += cuda_r256((size_t) l * sizeof(struct cuda_sample_row));
+    m->o_bias = off;
+    off += cuda_r256((size_t) m->bias_cap * sizeof(struct cuda_logit_bias));
+    m->o_hist = off;
+    off += cuda_r256((size_t) m->hist_cap * sizeof(int32_t));
+    m->o_ids = off;
+    off += cuda_r256((size_t) l * sizeof(int32_t));
+    m->o_lps = off;
+    off += cuda_r256((size_t) l * sizeof(float));
+    m->bytes = off;
+    return off;
+}
+
+
 /* Block table width: the longest sequence the pool and the model allow. */
 static uint32_t
 cuda_max_blocks(const struct cuda_engine *e, uint32_t n_blocks,
@@ -176,9 +205,12 @@ cuda_step_bytes(const struct cuda_engine *e, uint32_t tokens, uint32_t seqs,
     struct cuda_acts  a;
     uint32_t          t, s, l;
 
+    struct cuda_sampling  m;
+
     cuda_caps(e, tokens, seqs, &t, &s, &l);
     return cuda_plan_layout(&p, t, s, l, max_blocks, e->d.head_dim / 2)
-           + cuda_acts_layout(e, &a, NULL, t, l, s);
+           + cuda_acts_layout(e, &a, NULL, t, l, s)
+           + cuda_sampling_layout(&m, l, (uint64_t) max_blocks * 16);
 }
 
 
@@ -192,6 +224,10 @@ cuda_step_free(struct cuda_engine *e)
     if (e->a.logits_host != NULL) {
         cudaFreeHost(e->a.logits_host);
     }
+    if (e->smp.host != NULL) {
+        cudaFreeHost(e->smp.host);
+    }
+    memset(&e->smp, 0, sizeof(e->smp));
     cuda_arena_free(&e->sarena);
     memset(&e->kv, 0, sizeof(e->kv));
     memset(&e->plan, 0, sizeof(e->plan));
@@ -207,7 +243,7 @@ cuda_step_init(struct cuda_engine *e, const struct lmd_kv_params *kvp,
     struct cuda_plan         plan;
     uint64_t                 block_elems, kv_bytes;
     uint32_t                 t, s, l, mb, bs = kvp->block_size;
-    size_t                   plan_bytes, acts_bytes;
+    size_t                   plan_bytes, acts_bytes, smp_bytes;
     cudaError_t              rc;
     char                    *base;
 
@@ -233,9 +269,10 @@ cuda_step_init(struct cuda_engine *e, const struct lmd_kv_params *kvp,
     mb = cuda_max_blocks(e, kvp->n_blocks, bs);
     plan_bytes = cuda_plan_layout(&plan, t, s, l, mb, d->head_dim / 2);
     acts_bytes = cuda_acts_layout(e, &e->a, NULL, t, l, s);
+    smp_bytes = cuda_sampling_layout(&e->smp, l, (uint64_t) mb * bs);
 
     if (cuda_arena_init(&e->sarena, cuda_r256(kv_bytes) + plan_bytes
-                        + acts_bytes, err, errlen) != 0)
+                        + acts_bytes + smp_bytes, err, errlen) != 0)
     {
         return -1;
     }
@@ -249,7 +286,8 @@ cuda_step_init(struct cuda_engine *e, const struct lmd_kv_params *kvp,
     e->plan = plan;
     e->plan.dev = cuda_arena_take(&e->sarena, plan_bytes);
     base = cuda_arena_take(&e->sarena, acts_bytes);
-    if (e->plan.dev == NULL || base == NULL) {
+    e->smp.dev = cuda_arena_take(&e->sarena, smp_bytes);
+    if (e->plan.dev == NULL || base == NULL || e->smp.dev == NULL) {
         snprintf(err, errlen, "cuda-awq: kv_init: step arena too small");
         cuda_step_free(e);
         return -1;
@@ -261,6 +299,10 @@ cuda_step_init(struct cuda_engine *e, const struct lmd_kv_params *kvp,
         rc = cudaMallocHost((void **) &e->a.logits_host,
                             (size_t) l * d->vocab * 4);
     }
+    if (rc == cudaSuccess) {
+        rc = cudaMallocHost((void **) &e->smp.host, smp_bytes);
+    }
+    e->smp.work = e->a.sample_work;
     if (rc == cudaSuccess) {
         /* The GEMV's arrival counters start at zero; the KV pool too, so
          * that a block read before it is written holds numbers. */

@@ -2,15 +2,18 @@
 # tests/gpu/run.sh -- builds the GPU kernel checks with nvcc and runs them
 # on a machine with a GPU.
 #
-# Usage: sh tests/gpu/run.sh [-c] [-b] [NAME...]
+# Usage: sh tests/gpu/run.sh [-c] [-b|-n] [NAME...]
 #   -c    check only, no timing (passed on to each check as -c)
 #   -b    build only
+#   -n    no build: run what an earlier -b left in GPU_OBJS (build on a
+#         machine with nvcc and the libraries, run on the GPU machine)
 #   NAME  run only these checks (tests/gpu/NAME_check.cu); default all
 #
 # Each tests/gpu/NAME_check.cu is one program.  A line
 #     // sources: modules/cuda-awq/a.cu engine/lmd_awq.c ...
 # in it names what it links besides itself (.c files are compiled with
-# cc).  Every check prints its own lines and exits 0 only if all its
+# cc), and a line "// libs: -lfoo" the libraries.  Every check prints
+# its own lines and exits 0 only if all its
 # checks passed; this script prints a summary and fails if one failed.
 # Objects go to ${GPU_OBJS:-/tmp/lmd-gpu}.
 set -e
@@ -20,10 +23,12 @@ mkdir -p "$o"
 arch=${CUDA_GENCODE:-"-gencode arch=compute_90a,code=sm_90a"}
 copt=
 build_only=0
+no_build=0
 while [ $# -gt 0 ]; do
     case $1 in
     -c) copt=-c ;;
     -b) build_only=1 ;;
+    -n) no_build=1 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
     esac
@@ -60,14 +65,14 @@ build() {
     done
     # shellcheck disable=SC2086
     nvcc -O3 -std=c++17 -lineinfo $arch -Xcompiler -fopenmp -Iengine \
-        -Imodules/cuda-awq "$src" $objs -lcublas -lcjson -o "$o/$name" \
-        || return 1
+        -Imodules/cuda-awq "$src" $objs -lcublas \
+        $(sed -n 's,^// libs: ,,p' "$src") -o "$o/$name" || return 1
 }
 
 failed=
 for name in "$@"; do
     echo "== build $name"
-    if ! build "$name"; then
+    if [ $no_build = 0 ] && ! build "$name"; then
         failed="$failed $name(build)"
         continue
     fi

@@ -57,14 +57,18 @@
  * about -15..18).  The GPU keeps activations in 16 bits between kernels
  * (f32 inside them and in the residual stream), so it is further from
  * f32 than the cpu engine's f16/bf16 weights alone (0.0124 / 0.129).
+ * Measured on an H200: f16 max 0.0389 mean 0.0035, bf16 max 0.291 mean
+ * 0.0307; the bounds are about twice that.  Against the double
+ * reference on the random models: f16 5.5e-4 .. 6.2e-4, bf16 4.4e-3 ..
+ * 4.9e-3 relative L2.
  */
-#define TOL_F16_MAX     0.1
-#define TOL_F16_MEAN    0.015
+#define TOL_F16_MAX     0.08
+#define TOL_F16_MEAN    0.008
 #define TOL_BF16_MAX    0.6
-#define TOL_BF16_MEAN   0.1
+#define TOL_BF16_MEAN   0.06
 /* Relative L2 error of all logits against the double reference. */
-#define TOL_REL_F16     1e-2
-#define TOL_REL_BF16    5e-2
+#define TOL_REL_F16     2e-3
+#define TOL_REL_BF16    1e-2
 
 static char  reason[700];
 
