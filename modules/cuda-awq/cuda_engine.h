@@ -114,6 +114,7 @@ struct cuda_acts {
     float      *logits;         /* f32 [L][vocab] */
     float      *logits_host;    /* pinned [L][vocab] */
     void       *att_work;       /* cuda_attention_work_bytes */
+    void       *dec_work;       /* cuda_attention_decode_work_bytes */
     void       *gemv_work;      /* awq_gemv_work_bytes; counters zeroed */
     void       *gemm_work;      /* awq_gemm_work_bytes */
     void       *blas_work;      /* CUDA_BLAS_WORKSPACE */

@@ -194,13 +194,20 @@ cuda_plan_step(struct cuda_engine *e, const struct cuda_run *r,
 
 /* ------------------------------------------------------------ the layers */
 
-/* Attention of one layer: the fast kernels, or the generic one for the
- * head dims they do not take (decided at the first call, when they
- * refuse without a launch error) or when LMD_CUDA_ATTENTION=generic. */
+/* Attention of one layer: the decode kernel for decode steps, the fast
+ * kernels, or the generic one for the head dims they do not take
+ * (decided at the first call, when they refuse without a launch error)
+ * or when LMD_CUDA_ATTENTION=generic. */
 static int
 cuda_attend(struct cuda_engine *e, const struct cuda_step *st,
     uint32_t layer)
 {
+    if (!e->attn_generic && st->decode
+        && cuda_attention_decode(e->act, e->a.q, &e->kv, layer, st, &e->d,
+                                 e->a.att, e->a.dec_work, e->stream) == 0)
+    {
+        return 0;
+    }
     if (!e->attn_generic) {
         if (cuda_attention(e->act, e->a.q, &e->kv, layer, st, &e->d,
                            e->a.att, e->a.att_work, e->stream) == 0)

@@ -162,6 +162,16 @@ int cuda_attention(int act, const void *q, const struct cuda_kv *kv,
 size_t cuda_attention_work_bytes(uint32_t max_tokens, uint32_t max_seqs,
     const struct cuda_dims *d);
 
+/* cuda_attn_decode.cu: decode steps (st->decode) for head_dim 64, 128,
+ * 256 and at most 8 query heads per KV head, split along the context
+ * in a number of parts that depends on n_seqs alone (capturable); -1
+ * without a launch for anything else.  work: the bytes below. */
+int cuda_attention_decode(int act, const void *q, const struct cuda_kv *kv,
+    uint32_t layer, const struct cuda_step *st, const struct cuda_dims *d,
+    void *out, void *work, cudaStream_t s);
+size_t cuda_attention_decode_work_bytes(uint32_t max_seqs,
+    const struct cuda_dims *d);
+
 /* cuda_attn_generic.cu: the same attention for any even head_dim up to
  * 256, one warp per (new token, query head), no work buffer: for the
  * head dims cuda_attention does not take (it returns -1 for them) and

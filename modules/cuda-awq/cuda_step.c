@@ -92,6 +92,7 @@ cuda_acts_layout(const struct cuda_engine *e, struct cuda_acts *a,
     CUDA_CARVE(h, (size_t) t * d->inter * 2);
     CUDA_CARVE(logits, (size_t) l * d->vocab * 4);
     CUDA_CARVE(att_work, cuda_attention_work_bytes(t, n_seqs, d));
+    CUDA_CARVE(dec_work, cuda_attention_decode_work_bytes(n_seqs, d));
     cuda_awq_extent(e, &in, &out);
     CUDA_CARVE(gemv_work, in > 0 ? awq_gemv_work_bytes(16, in, out)
                                  : awq_gemv_work_bytes(0, 0, 0));

@@ -17,9 +17,10 @@
  *   random      a random model of each architecture (Llama, Mistral with
  *               a sliding window shorter than the sequence, Qwen2 with
  *               q/k/v biases, InternLM2), head_dim 64 and 128, 300
- *               positions over 16-position blocks, against the double
- *               reference on the same 16-bit weights: relative L2 error
- *               of all logits and the argmax past a 0.05 gap.
+ *               positions over 16-position blocks, fed in chunks of 64
+ *               and one token a step (the decode kernels), against the
+ *               double reference on the same 16-bit weights: relative L2
+ *               error of all logits and the argmax past a 0.05 gap.
  *   awq         a dummy AWQ checkpoint (load_format dummy with a
  *               quantization_config) against the double reference on
  *               its dequantized weights (lmd_awq_dequant_rows), through
@@ -391,6 +392,14 @@ random_check(struct mref_model *m, const char *weights, double rel_tol)
         || !fail_unless(mref_engine_run(&ecu, ids, RND_TOKENS, 64, 16, got,
                                         err, sizeof(err)) == 0, "%s: %s",
                         m->name, err))
+    {
+        goto done;
+    }
+    cmp_rows(&cm, got, want, RND_TOKENS, m->vocab);
+    /* one token a step: the decode kernels */
+    if (!fail_unless(mref_engine_run(&ecu, ids, RND_TOKENS, 1, 16, got, err,
+                                     sizeof(err)) == 0, "%s: %s", m->name,
+                     err))
     {
         goto done;
     }
