@@ -142,6 +142,22 @@ struct cuda_graphs {
     int             enabled;    /* 0: LMD_CUDA_GRAPHS=0 */
 };
 
+/* LMD_CUDA_PROFILE=1: every step runs eagerly with an event after each
+ * launch, and close logs the time per kind of launch. */
+enum cuda_prof_op {
+    CUDA_PROF_EMBED = 0, CUDA_PROF_NORM, CUDA_PROF_QKV, CUDA_PROF_ROPE,
+    CUDA_PROF_ATTN, CUDA_PROF_WO, CUDA_PROF_GATE_UP, CUDA_PROF_SILU,
+    CUDA_PROF_DOWN, CUDA_PROF_GATHER, CUDA_PROF_LOGITS, CUDA_PROF_N
+};
+
+struct cuda_prof {
+    int             on;
+    cudaEvent_t     ev[2];
+    double          ms[CUDA_PROF_N];
+    uint64_t        calls[CUDA_PROF_N];
+    uint64_t        steps;
+};
+
 struct cuda_engine {
     const struct lmd_host      *host;
     struct lmd_model_config     cfg;
@@ -163,8 +179,11 @@ struct cuda_engine {
     struct cuda_acts            a;
     struct cuda_sampling        smp;
     struct cuda_graphs          graphs;
-    int                         attn_generic;   /* cuda_attn_generic.cu for
-                                                   every layer */
+    int                         attn_generic;   /* cuda_attn_generic.cu:
+                                                   1 for prefill, 2 for
+                                                   every step */
+    struct cuda_prof            prof;
+    int                         blas_only;  /* LMD_CUDA_BLAS_ONLY=1 */
     float                      *inv_freq_tmp;  /* host [head_dim / 2] */
 };
 
@@ -203,5 +222,7 @@ size_t cuda_step_bytes(const struct cuda_engine *e, uint32_t tokens,
 int   cuda_forward(struct cuda_engine *e, const struct lmd_batch *batch,
           char *err, size_t errlen);
 void  cuda_graphs_free(struct cuda_engine *e);
+/* Logs and frees the profile (LMD_CUDA_PROFILE). */
+void  cuda_prof_report(struct cuda_engine *e);
 
 #endif /* CUDA_ENGINE_H */

@@ -192,21 +192,82 @@ cuda_plan_step(struct cuda_engine *e, const struct cuda_run *r,
 }
 
 
+/* ------------------------------------------------------------ profiling */
+
+static const char  *cuda_prof_names[CUDA_PROF_N] = {
+    "embed", "rmsnorm", "qkv", "rope+kv", "attention", "wo", "gate_up",
+    "silu_mul", "down", "gather", "lm_head"
+};
+
+
+/* Times the launches since the last mark as op (profiling only). */
+static void
+cuda_prof_mark(struct cuda_engine *e, int op)
+{
+    float  ms = 0.0f;
+
+    if (!e->prof.on) {
+        return;
+    }
+    cudaEventRecord(e->prof.ev[1], e->stream);
+    cudaEventSynchronize(e->prof.ev[1]);
+    cudaEventElapsedTime(&ms, e->prof.ev[0], e->prof.ev[1]);
+    e->prof.ms[op] += ms;
+    e->prof.calls[op]++;
+    cudaEventRecord(e->prof.ev[0], e->stream);
+}
+
+
+void
+cuda_prof_report(struct cuda_engine *e)
+{
+    char    line[1024];
+    size_t  n = 0;
+    double  total = 0;
+    int     i;
+
+    if (!e->prof.on) {
+        return;
+    }
+    for (i = 0; i < CUDA_PROF_N; i++) {
+        total += e->prof.ms[i];
+    }
+    for (i = 0; i < CUDA_PROF_N && n < sizeof(line); i++) {
+        n += (size_t) snprintf(line + n, sizeof(line) - n, " %s %.3f",
+                               cuda_prof_names[i], e->prof.steps
+                               ? e->prof.ms[i] / (double) e->prof.steps : 0);
+    }
+    if (e->host != NULL && e->host->log != NULL) {
+        e->host->log(LMD_HOST_LOG_NOTICE, "cuda-awq: profile: %llu steps, "
+                     "%.3f ms a step:%s (ms a step)",
+                     (unsigned long long) e->prof.steps, e->prof.steps
+                     ? total / (double) e->prof.steps : 0, line);
+    }
+    cudaEventDestroy(e->prof.ev[0]);
+    cudaEventDestroy(e->prof.ev[1]);
+    e->prof.on = 0;
+}
+
+
 /* ------------------------------------------------------------ the layers */
 
-/* Attention of one layer: the decode kernel for decode steps, the fast
- * kernels, or the generic one for the head dims they do not take
- * (decided at the first call, when they refuse without a launch error)
- * or when LMD_CUDA_ATTENTION=generic. */
+/* Attention of one layer: the decode kernel for decode steps it takes,
+ * the fast kernels for the others, or the generic one for the shapes
+ * they do not take (attn_generic 1: decided at the first call, when they
+ * refuse without a launch error; 2: LMD_CUDA_ATTENTION=generic, for
+ * every step). */
 static int
 cuda_attend(struct cuda_engine *e, const struct cuda_step *st,
     uint32_t layer)
 {
-    if (!e->attn_generic && st->decode
+    if (e->attn_generic != 2 && st->decode
         && cuda_attention_decode(e->act, e->a.q, &e->kv, layer, st, &e->d,
                                  e->a.att, e->a.dec_work, e->stream) == 0)
     {
         return 0;
+    }
+    if (cudaPeekAtLastError() != cudaSuccess) {
+        return -1;
     }
     if (!e->attn_generic) {
         if (cuda_attention(e->act, e->a.q, &e->kv, layer, st, &e->d,
@@ -239,55 +300,58 @@ cuda_layers(struct cuda_engine *e, const struct cuda_step *st, uint32_t l,
     void                    *att = a->att;
     int                      act = e->act;
 
-    if (cuda_embed(act, e->w.embed, st, a->x, d->hidden, s) != 0) {
-        return -1;
+#define CUDA_RUN(call, op)                                                   \
+    do {                                                                     \
+        if ((call) != 0) {                                                   \
+            return -1;                                                       \
+        }                                                                    \
+        cuda_prof_mark(e, op);                                               \
+    } while (0)
+
+    if (e->prof.on) {
+        e->prof.steps++;
+        cudaEventRecord(e->prof.ev[0], s);
     }
+    CUDA_RUN(cuda_embed(act, e->w.embed, st, a->x, d->hidden, s),
+             CUDA_PROF_EMBED);
     for (layer = 0; layer < e->n_layers; layer++) {
         w = &e->w.layers[layer];
         last = layer + 1 == e->n_layers;
 
-        if (cuda_rmsnorm(act, x, w->attn_norm, a->xn, n, d->hidden, d->eps,
-                         s) != 0
-            || cuda_matmul(e, &w->wqkv, a->xn, n, a->qkv, 0) != 0
-            || cuda_qkv_rope(act, a->qkv, w->bqkv, a->q, &e->kv, layer, st,
-                             d, s) != 0)
-        {
-            return -1;
-        }
+        CUDA_RUN(cuda_rmsnorm(act, x, w->attn_norm, a->xn, n, d->hidden,
+                              d->eps, s), CUDA_PROF_NORM);
+        CUDA_RUN(cuda_matmul(e, &w->wqkv, a->xn, n, a->qkv, 0),
+                 CUDA_PROF_QKV);
+        CUDA_RUN(cuda_qkv_rope(act, a->qkv, w->bqkv, a->q, &e->kv, layer,
+                               st, d, s), CUDA_PROF_ROPE);
         if (last && l == 0) {
             return 0;                       /* the cache is written */
         }
-        if (cuda_attend(e, st, layer) != 0) {
-            return -1;
-        }
+        CUDA_RUN(cuda_attend(e, st, layer), CUDA_PROF_ATTN);
         if (last && l < n) {
-            if (cuda_gather_rows(a->att_rows, a->att, rows, l, d->q_dim, 2,
-                                 s) != 0
-                || cuda_gather_rows(a->x_rows, x, rows, l, d->hidden, 4, s)
-                   != 0)
-            {
-                return -1;
-            }
+            CUDA_RUN(cuda_gather_rows(a->att_rows, a->att, rows, l,
+                                      d->q_dim, 2, s), CUDA_PROF_GATHER);
+            CUDA_RUN(cuda_gather_rows(a->x_rows, x, rows, l, d->hidden, 4,
+                                      s), CUDA_PROF_GATHER);
             x = a->x_rows;
             att = a->att_rows;
             n = l;
         }
-        if (cuda_matmul(e, &w->wo, att, n, x, 1) != 0
-            || cuda_rmsnorm(act, x, w->ffn_norm, a->xn, n, d->hidden,
-                            d->eps, s) != 0
-            || cuda_matmul(e, &w->w_gate_up, a->xn, n, a->gu, 0) != 0
-            || cuda_silu_mul(act, a->gu, a->h, n, d->inter, s) != 0
-            || cuda_matmul(e, &w->w_down, a->h, n, x, 1) != 0)
-        {
-            return -1;
-        }
+        CUDA_RUN(cuda_matmul(e, &w->wo, att, n, x, 1), CUDA_PROF_WO);
+        CUDA_RUN(cuda_rmsnorm(act, x, w->ffn_norm, a->xn, n, d->hidden,
+                              d->eps, s), CUDA_PROF_NORM);
+        CUDA_RUN(cuda_matmul(e, &w->w_gate_up, a->xn, n, a->gu, 0),
+                 CUDA_PROF_GATE_UP);
+        CUDA_RUN(cuda_silu_mul(act, a->gu, a->h, n, d->inter, s),
+                 CUDA_PROF_SILU);
+        CUDA_RUN(cuda_matmul(e, &w->w_down, a->h, n, x, 1), CUDA_PROF_DOWN);
     }
-    if (cuda_rmsnorm(act, x, e->w.final_norm, a->xn, n, d->hidden, d->eps,
-                     s) != 0)
-    {
-        return -1;
-    }
-    return cuda_matmul_logits(e, a->xn, n, a->logits);
+    CUDA_RUN(cuda_rmsnorm(act, x, e->w.final_norm, a->xn, n, d->hidden,
+                          d->eps, s), CUDA_PROF_NORM);
+    CUDA_RUN(cuda_matmul_logits(e, a->xn, n, a->logits), CUDA_PROF_LOGITS);
+    return 0;
+
+#undef CUDA_RUN
 }
 
 
@@ -319,7 +383,7 @@ cuda_layers_decode(struct cuda_engine *e, const struct cuda_step *st,
     cudaGraphExec_t  x = NULL;
     cudaError_t      rc;
 
-    if (!e->graphs.enabled || n > CUDA_GRAPH_MAX_SEQS
+    if (!e->graphs.enabled || e->prof.on || n > CUDA_GRAPH_MAX_SEQS
         || e->graphs.seen[n] == 0)
     {
         if (n <= CUDA_GRAPH_MAX_SEQS) {

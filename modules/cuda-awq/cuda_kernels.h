@@ -141,6 +141,18 @@ int cuda_gather_rows(void *dst, const void *src, const uint32_t *rows,
     uint32_t n_rows, uint32_t width, uint32_t elem_bytes, cudaStream_t s);
 
 
+/* ------------------------------------ cuda_gemv.cu: dense decode GEMV */
+
+#define CUDA_GEMV_MAX_M     4
+
+/* y = x W^T for m <= CUDA_GEMV_MAX_M rows: W act [rows][cols], x act
+ * [m][cols] (cols a multiple of 8, W and x 16-byte aligned); mode 0: y
+ * act [m][rows]; 1: y f32 [m][rows]; 2: y f32 += the product.  -1
+ * without a launch for anything else (the caller takes cuBLAS). */
+int cuda_gemv(int act, const void *w, const void *x, void *y, uint32_t m,
+    uint32_t rows, uint32_t cols, int mode, cudaStream_t s);
+
+
 /* ---------------------------------- cuda_attention.cu: paged attention */
 
 /* out[t][h] = softmax(q[t][h] . K^T * att_scale) V over the positions

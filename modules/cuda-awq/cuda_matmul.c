@@ -1,8 +1,10 @@
 /*
- * cuda_matmul.c -- y = x W^T for one linear layer: cuBLAS for dense
- * 16-bit weights, the project's own W4A16 kernels for AWQ (the GEMV up
- * to 16 rows, where reading the weights is the whole cost; the tensor-
- * core GEMM above).
+ * cuda_matmul.c -- y = x W^T for one linear layer: for dense 16-bit
+ * weights the project's GEMV up to CUDA_GEMV_MAX_M rows (cuBLAS reaches
+ * only 50-80% of the copy bandwidth there), cuBLAS above; for AWQ the
+ * project's W4A16 kernels (the GEMV up to 16 rows, where reading the
+ * weights is the whole cost; the tensor-core GEMM above).
+ * LMD_CUDA_BLAS_ONLY=1 sends every dense product to cuBLAS.
  *
  * cuBLAS is column-major; a row-major [m][out] y is the column-major
  * out x m matrix W x^T, so each product is one GemmEx with W transposed
@@ -46,6 +48,12 @@ cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
         return awq_gemm(&a, e->stream);
     }
 
+    if (m <= CUDA_GEMV_MAX_M && !e->blas_only
+        && cuda_gemv(e->act, w->w, x, y, m, w->rows, w->cols, add ? 2 : 0,
+                     e->stream) == 0)
+    {
+        return 0;
+    }
     t16 = e->act == CUDA_ACT_F16 ? CUDA_R_16F : CUDA_R_16BF;
     st = cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) w->rows,
                       (int) m, (int) w->cols, &one, w->w, t16,
@@ -68,6 +76,12 @@ cuda_matmul_logits(struct cuda_engine *e, const void *x, uint32_t m,
     const float             one = 1.0f, zero = 0.0f;
 
     if (m == 0) {
+        return 0;
+    }
+    if (m <= CUDA_GEMV_MAX_M && !e->blas_only
+        && cuda_gemv(e->act, w->w, x, logits, m, w->rows, w->cols, 1,
+                     e->stream) == 0)
+    {
         return 0;
     }
     t16 = e->act == CUDA_ACT_F16 ? CUDA_R_16F : CUDA_R_16BF;

@@ -63,6 +63,7 @@ cuda_close(void *engine)
     if (e == NULL) {
         return;
     }
+    cuda_prof_report(e);
     cuda_step_free(e);
     cuda_model_free(e);
     if (e->blas != NULL) {
@@ -114,8 +115,17 @@ cuda_device_open(struct cuda_engine *e, char *err, size_t len)
     }
     g = getenv("LMD_CUDA_GRAPHS");
     e->graphs.enabled = g == NULL || strcmp(g, "0") != 0;
+    g = getenv("LMD_CUDA_PROFILE");
+    if (g != NULL && strcmp(g, "1") == 0
+        && cudaEventCreate(&e->prof.ev[0]) == cudaSuccess
+        && cudaEventCreate(&e->prof.ev[1]) == cudaSuccess)
+    {
+        e->prof.on = 1;
+    }
+    g = getenv("LMD_CUDA_BLAS_ONLY");
+    e->blas_only = g != NULL && strcmp(g, "1") == 0;
     g = getenv("LMD_CUDA_ATTENTION");
-    e->attn_generic = g != NULL && strcmp(g, "generic") == 0;
+    e->attn_generic = g != NULL && strcmp(g, "generic") == 0 ? 2 : 0;
     return 0;
 }
 
