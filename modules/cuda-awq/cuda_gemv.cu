@@ -3,15 +3,15 @@
  * x (decode), bound by reading W once at the copy bandwidth.
  *
  * Plan.  W is row-major [rows][cols] (PyTorch's [out][in]), so one output
- * is one contiguous row of W: a warp takes GEMV_R rows and walks along
- * them, each lane reading 16 bytes (8 weights) of every row per step,
- * GEMV_U steps unrolled, so that GEMV_R * GEMV_U 16-byte loads are in
- * flight per lane.  x is small and read through L1 by every warp (the
+ * is one contiguous row of W: a warp takes R rows (2) and walks
+ * along them (or along one of KS slices of them, when the rows alone
+ * make too few warps to keep every SM's loads in flight), each lane
+ * reading 16 bytes (8 weights) of every row per step, GEMV_U steps
+ * unrolled, so that R * GEMV_U 16-byte loads are in flight per lane.  x is small and read through L1 by every warp (the
  * same 16 bytes of x serve the R rows).  Sums are f32, reduced over the
  * warp by shuffles in a fixed order; y is written in the act type, or
  * as f32 (set or added to: the residual stream, the logits).  Blocks of
- * 8 warps; the grid covers rows / (8 * GEMV_R) blocks, which with the
- * model shapes (4096 rows and up) puts two or more blocks on every SM.
+ * 8 warps; gv_shape picks R and KS from the shape.
  */
 
 #include "cuda_kernels.h"
@@ -21,7 +21,6 @@
 #include <cuda_runtime.h>
 
 #define GEMV_WARPS      8
-#define GEMV_R          2
 #define GEMV_U          4
 
 
@@ -77,52 +76,57 @@ gv_ld_stream(const uint4 *p)
 }
 
 
-/* mode 0: y act = sum; 1: y f32 = sum; 2: y f32 += sum. */
-template <typename T, int M>
+/* mode 0: y act = sum; 1: y f32 = sum; 2: y f32 += sum.  The block's 8
+ * warps are 8 / KS row groups of R rows times KS slices of the columns;
+ * the slices' sums meet in shared memory in slice order. */
+template <typename T, int M, int R, int KS>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gv_kernel(const T *w, const T *x, void *y, uint32_t rows, uint32_t cols,
     int mode)
 {
-    uint32_t      warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    uint32_t      r0 = (blockIdx.x * GEMV_WARPS + warp) * GEMV_R;
-    uint32_t      n8 = cols / 8, i, j, k, r;
-    const uint4  *wr[GEMV_R];
-    float         acc[GEMV_R][M];
+    __shared__ float  part[GEMV_WARPS][R][M];
+    uint32_t          warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    uint32_t          slice = warp % KS, grp = warp / KS;
+    uint32_t          r0 = (blockIdx.x * (GEMV_WARPS / KS) + grp) * R;
+    uint32_t          n8 = cols / 8, per, i0, i1, i, j, k, r;
+    const uint4      *wr[R];
+    float             acc[R][M];
 
-    if (r0 >= rows) {
-        return;
-    }
+    per = (n8 + KS - 1) / KS;
+    i0 = slice * per;
+    i1 = i0 + per < n8 ? i0 + per : n8;
 #pragma unroll
-    for (r = 0; r < GEMV_R; r++) {
+    for (r = 0; r < R; r++) {
         wr[r] = reinterpret_cast<const uint4 *>(
-                    w + (size_t) (r0 + r < rows ? r0 + r : r0) * cols);
+                    w + (size_t) (r0 + r < rows ? r0 + r
+                                  : (rows > 0 ? rows - 1 : 0)) * cols);
 #pragma unroll
         for (k = 0; k < M; k++) {
             acc[r][k] = 0.0f;
         }
     }
 
-    for (i = lane; i < n8; i += 32 * GEMV_U) {
-        uint4  wv[GEMV_U][GEMV_R];
+    for (i = i0 + lane; i < i1; i += 32 * GEMV_U) {
+        uint4  wv[GEMV_U][R];
 
 #pragma unroll
         for (j = 0; j < GEMV_U; j++) {
 #pragma unroll
-            for (r = 0; r < GEMV_R; r++) {
-                wv[j][r] = i + j * 32 < n8 ? gv_ld_stream(wr[r] + i + j * 32)
+            for (r = 0; r < R; r++) {
+                wv[j][r] = i + j * 32 < i1 ? gv_ld_stream(wr[r] + i + j * 32)
                                            : make_uint4(0, 0, 0, 0);
             }
         }
 #pragma unroll
         for (j = 0; j < GEMV_U; j++) {
-            if (i + j * 32 < n8) {
+            if (i + j * 32 < i1) {
 #pragma unroll
                 for (k = 0; k < M; k++) {
                     uint4  xv = reinterpret_cast<const uint4 *>(
                                     x + (size_t) k * cols)[i + j * 32];
 
 #pragma unroll
-                    for (r = 0; r < GEMV_R; r++) {
+                    for (r = 0; r < R; r++) {
                         acc[r][k] = gv_dot8<T>(wv[j][r], xv, acc[r][k]);
                     }
                 }
@@ -131,7 +135,7 @@ gv_kernel(const T *w, const T *x, void *y, uint32_t rows, uint32_t cols,
     }
 
 #pragma unroll
-    for (r = 0; r < GEMV_R; r++) {
+    for (r = 0; r < R; r++) {
 #pragma unroll
         for (k = 0; k < M; k++) {
             float  s = acc[r][k];
@@ -143,9 +147,38 @@ gv_kernel(const T *w, const T *x, void *y, uint32_t rows, uint32_t cols,
             acc[r][k] = s;
         }
     }
+    if (KS > 1) {
+        if (lane == 0) {
+#pragma unroll
+            for (r = 0; r < R; r++) {
+#pragma unroll
+                for (k = 0; k < M; k++) {
+                    part[warp][r][k] = acc[r][k];
+                }
+            }
+        }
+        __syncthreads();
+        if (slice != 0) {
+            return;
+        }
+        if (lane == 0) {
+#pragma unroll
+            for (r = 0; r < R; r++) {
+#pragma unroll
+                for (k = 0; k < M; k++) {
+                    float  s = part[warp][r][k];
+
+                    for (j = 1; j < KS; j++) {
+                        s += part[warp + j][r][k];
+                    }
+                    acc[r][k] = s;
+                }
+            }
+        }
+    }
     if (lane == 0) {
 #pragma unroll
-        for (r = 0; r < GEMV_R; r++) {
+        for (r = 0; r < R; r++) {
             if (r0 + r >= rows) {
                 break;
             }
@@ -166,16 +199,36 @@ gv_kernel(const T *w, const T *x, void *y, uint32_t rows, uint32_t cols,
 }
 
 
-template <typename T, int M>
+template <typename T, int M, int R, int KS>
 static int
 gv_launch(const void *w, const void *x, void *y, uint32_t rows,
     uint32_t cols, int mode, cudaStream_t s)
 {
-    uint32_t  per = GEMV_WARPS * GEMV_R;
+    uint32_t  per = GEMV_WARPS / KS * R;
 
-    gv_kernel<T, M><<<(rows + per - 1) / per, GEMV_WARPS * 32, 0, s>>>(
-        (const T *) w, (const T *) x, y, rows, cols, mode);
+    gv_kernel<T, M, R, KS><<<(rows + per - 1) / per, GEMV_WARPS * 32, 0,
+                             s>>>((const T *) w, (const T *) x, y, rows,
+                                  cols, mode);
     return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
+}
+
+
+/* Rows per warp and column slices: 2 rows a warp (4 measured slower on
+ * every tall shape: fewer warps in flight), the columns split in 2 or 4
+ * when the rows alone give too few warps (1536 x 8960: 0.48 -> 0.70 of
+ * copy). */
+template <typename T, int M>
+static int
+gv_shape(const void *w, const void *x, void *y, uint32_t rows,
+    uint32_t cols, int mode, cudaStream_t s)
+{
+    if (rows >= 4096 || cols < 2048) {
+        return gv_launch<T, M, 2, 1>(w, x, y, rows, cols, mode, s);
+    }
+    if (rows >= 2048) {
+        return gv_launch<T, M, 2, 2>(w, x, y, rows, cols, mode, s);
+    }
+    return gv_launch<T, M, 2, 4>(w, x, y, rows, cols, mode, s);
 }
 
 
@@ -185,10 +238,10 @@ gv_pick(const void *w, const void *x, void *y, uint32_t m, uint32_t rows,
     uint32_t cols, int mode, cudaStream_t s)
 {
     switch (m) {
-    case 1: return gv_launch<T, 1>(w, x, y, rows, cols, mode, s);
-    case 2: return gv_launch<T, 2>(w, x, y, rows, cols, mode, s);
-    case 3: return gv_launch<T, 3>(w, x, y, rows, cols, mode, s);
-    case 4: return gv_launch<T, 4>(w, x, y, rows, cols, mode, s);
+    case 1: return gv_shape<T, 1>(w, x, y, rows, cols, mode, s);
+    case 2: return gv_shape<T, 2>(w, x, y, rows, cols, mode, s);
+    case 3: return gv_shape<T, 3>(w, x, y, rows, cols, mode, s);
+    case 4: return gv_shape<T, 4>(w, x, y, rows, cols, mode, s);
     default: return -1;
     }
 }
