@@ -26,9 +26,9 @@ extern "C" {
  * [m][in].  y_add 0: y is f16 [m][out] and is overwritten; y_add 1: y is
  * f32 [m][out] and the product is added to it (the residual stream).
  * f32 accumulation; deterministic (the same inputs give the same bits
- * whatever the timing).  x, y and scales 16-byte aligned; in and group
- * multiples of 32, group dividing in; out a multiple of 128 (the GEMV
- * with m <= 8 needs 256).
+ * whatever the timing).  x, y, qweight, qzeros and scales 16-byte
+ * aligned; in and group multiples of 32, group dividing in; out a
+ * multiple of 128.
  */
 struct awq_args {
     const uint16_t *x;          /* f16 [m][in] */
