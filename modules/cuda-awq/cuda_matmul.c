@@ -16,6 +16,27 @@
 #include "cuda_engine.h"
 
 
+/* The GEMV over the rows 16 at a time: for m <= 16, and for shapes the
+ * GEMM does not take. */
+static int
+cuda_awq_gemv_rows(struct cuda_engine *e, struct awq_args *a)
+{
+    struct awq_args  c = *a;
+    int              m0, esz = a->y_add ? 4 : 2;
+
+    c.work = e->a.gemv_work;
+    for (m0 = 0; m0 < a->m; m0 += 16) {
+        c.m = a->m - m0 < 16 ? a->m - m0 : 16;
+        c.x = a->x + (size_t) m0 * a->in;
+        c.y = (char *) a->y + (size_t) m0 * a->out * esz;
+        if (awq_gemv(&c, e->stream) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
 int
 cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
     uint32_t m, void *y, int add)
@@ -40,12 +61,16 @@ cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
         a.out = (int) w->rows;
         a.group = (int) w->group;
         a.ksteps = 0;
-        if (m <= 16) {
-            a.work = e->a.gemv_work;
-            return awq_gemv(&a, e->stream);
+        if (m > 16) {
+            a.work = e->a.gemm_work;
+            if (awq_gemm(&a, e->stream) == 0) {
+                return 0;
+            }
+            if (cudaPeekAtLastError() != cudaSuccess) {
+                return -1;
+            }
         }
-        a.work = e->a.gemm_work;
-        return awq_gemm(&a, e->stream);
+        return cuda_awq_gemv_rows(e, &a);
     }
 
     if (m <= CUDA_GEMV_MAX_M && !e->blas_only

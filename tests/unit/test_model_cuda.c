@@ -67,9 +67,12 @@
 #define TOL_F16_MEAN    0.008
 #define TOL_BF16_MAX    0.6
 #define TOL_BF16_MEAN   0.06
-/* Relative L2 error of all logits against the double reference. */
+/* Relative L2 error of all logits against the double reference.  AWQ
+ * (f16 activations, the GEMV rounding its output to f16 before the
+ * residual add where a product is not added in f32) measured 1.18e-3. */
 #define TOL_REL_F16     2e-3
 #define TOL_REL_BF16    1e-2
+#define TOL_REL_AWQ     3e-3
 
 static char  reason[700];
 
@@ -664,8 +667,8 @@ LMD_TEST(awq_dummy)
     printf("# AWQ dummy on the GPU: rel L2 %.2e (bound %g), max |dlogit| "
            "%.4f vs the double reference on the dequantized weights; "
            "argmax differs at %zu of %zu with a gap > %g\n", cmp_rel(&cm),
-           TOL_REL_F16, cm.max, cm.flips, cm.checked, GAP_MIN);
-    fail_unless(cmp_rel(&cm) <= TOL_REL_F16 && cm.flips == 0,
+           TOL_REL_AWQ, cm.max, cm.flips, cm.checked, GAP_MIN);
+    fail_unless(cmp_rel(&cm) <= TOL_REL_AWQ && cm.flips == 0,
                 "AWQ: rel L2 %.3g, %zu flips", cmp_rel(&cm), cm.flips);
 done:
     free(got);
