@@ -269,7 +269,7 @@ cuda_attend(struct cuda_engine *e, const struct cuda_step *st,
     if (cudaPeekAtLastError() != cudaSuccess) {
         return -1;
     }
-    if (!e->attn_generic) {
+    if (!e->attn_generic && CUDA_HAVE(cuda_attention)) {
         if (cuda_attention(e->act, e->a.q, &e->kv, layer, st, &e->d,
                            e->a.att, e->a.att_work, e->stream) == 0)
         {
@@ -502,7 +502,8 @@ cuda_sample_launch(struct cuda_engine *e, const struct lmd_sample_req *req,
     if (rc != cudaSuccess) {
         return cuda_fail(err, errlen, "copying the sampling settings", rc);
     }
-    if (cuda_sample(e->a.logits, n, e->d.vocab,
+    if (!CUDA_HAVE(cuda_sample)
+        || cuda_sample(e->a.logits, n, e->d.vocab,
                     (const struct cuda_sample_row *) (void *) (m->dev
                                                                + m->o_rows),
                     (const int32_t *) (void *) (m->dev + m->o_hist),
