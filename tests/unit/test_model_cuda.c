@@ -79,15 +79,27 @@ static char  reason[700];
 
 /* ---------------------------------------------------------------- setup */
 
-/* The cuda module, or NULL with the case skipped (not built, no GPU). */
+/* The cuda module, or NULL with the case skipped (not built, no GPU).
+ * It is opened and probed once and stays loaded until the process
+ * ends: the CUDA runtime keeps allocations of its own that unloading
+ * it would leave behind (LeakSanitizer reports them). */
 static const struct lmd_module *
 cuda_module(void **handle)
 {
-    const char               *mods = getenv("LMD_MODULES");
-    const struct lmd_module  *mod;
-    char                      path[600], err[LMD_MODULE_ERR_LEN];
+    static const struct lmd_module  *mod;
+    static void                     *keep;
+    static int                       tried, usable;
+    const char                      *mods = getenv("LMD_MODULES");
+    char                             path[600], err[LMD_MODULE_ERR_LEN];
 
-    *handle = NULL;
+    *handle = NULL;                     /* the callers' closes do nothing */
+    if (tried) {
+        if (!usable) {
+            lmd_test_skip(reason);
+        }
+        return usable ? mod : NULL;
+    }
+    tried = 1;
     snprintf(path, sizeof(path), "%s/" CUDA_SO,
              mods != NULL && mods[0] ? mods : "modules");
     if (access(path, F_OK) != 0) {
@@ -97,8 +109,9 @@ cuda_module(void **handle)
         lmd_test_skip(reason);
         return NULL;
     }
-    mod = mref_module_open_file(CUDA_SO, handle, err, sizeof(err));
+    mod = mref_module_open_file(CUDA_SO, &keep, err, sizeof(err));
     if (mod == NULL) {
+        snprintf(reason, sizeof(reason), "%s", err);
         fail_unless(0, "%s", err);
         return NULL;
     }
@@ -108,10 +121,9 @@ cuda_module(void **handle)
     {
         snprintf(reason, sizeof(reason), "cuda-awq: %s", err);
         lmd_test_skip(reason);
-        mref_module_close(*handle);
-        *handle = NULL;
         return NULL;
     }
+    usable = 1;
     return mod;
 }
 
