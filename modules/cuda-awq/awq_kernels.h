@@ -59,7 +59,12 @@ int awq_gemv(const struct awq_args *a, cudaStream_t s);
  * awq_gemm.cu: prefill and large batches, any m >= 1 (meant for m > 16),
  * on tensor cores with the weights dequantized on chip.  `work`: a
  * device buffer of awq_gemm_work_bytes() bytes (may be 0 bytes, then
- * work may be NULL), with the same rules as the GEMV's.
+ * work may be NULL), with the same rules as the GEMV's.  For the GEMM,
+ * work holds the f32 partials of a K split (no counters, nothing to
+ * zero), is 16-byte aligned, and awq_gemm_work_bytes(m, in, out) also
+ * serves every call with smaller m and out; work NULL: K is not split.
+ * ksteps: 0 picks the K split, n > 0 forces n (at most 8; -1 if work
+ * would not hold it).
  */
 size_t awq_gemm_work_bytes(int m, int in, int out);
 int awq_gemm(const struct awq_args *a, cudaStream_t s);
