@@ -190,17 +190,13 @@ struct cuda_engine {
 
 /*
  * Kernels still being written (issue 6): the prefill attention
- * (cuda_attention.cu), the W4A16 tensor-core GEMM (awq_gemm.cu) and the
- * sampling kernels (cuda_sample.cu).  Until their files are in the
- * build these symbols are NULL, and the engine takes the generic
- * attention for prefill steps, the GEMV 16 rows at a time for AWQ
- * prompts, and reports no LMD_ENGINE_CAP_SAMPLE (the core samples on
- * the host).  CUDA_HAVE(f) says whether kernel f is in this build.
+ * (cuda_attention.cu) and the sampling kernels (cuda_sample.cu).  Until
+ * their files are in the build these symbols are NULL, and the engine
+ * takes the generic attention for prefill steps and reports no
+ * LMD_ENGINE_CAP_SAMPLE (the core samples on the host).  CUDA_HAVE(f) says whether kernel f is in this build.
  */
 #pragma weak cuda_attention
 #pragma weak cuda_attention_work_bytes
-#pragma weak awq_gemm
-#pragma weak awq_gemm_work_bytes
 #pragma weak cuda_sample
 #pragma weak cuda_sample_work_bytes
 #define CUDA_HAVE(f)    (&(f) != NULL)
