@@ -193,7 +193,8 @@ struct cuda_engine {
  * (cuda_attention.cu) and the sampling kernels (cuda_sample.cu).  Until
  * their files are in the build these symbols are NULL, and the engine
  * takes the generic attention for prefill steps and reports no
- * LMD_ENGINE_CAP_SAMPLE (the core samples on the host).  CUDA_HAVE(f) says whether kernel f is in this build.
+ * LMD_ENGINE_CAP_SAMPLE (the core samples on the host).  CUDA_HAVE(f)
+ * says whether kernel f is in this build.
  */
 #pragma weak cuda_attention
 #pragma weak cuda_attention_work_bytes
