@@ -1,50 +1,47 @@
 /*
  * awq_gemv.cu -- W4A16 GEMV for decode batches (m = 1..16 rows) on the
- * AutoAWQ layout, as fast as reading the weights allows.  Two versions:
- * v3, the default, and v2, kept for comparison (the knob selects it);
- * v1 and v2's designs and numbers are in tests/gpu/NOTES.md.
+ * AutoAWQ layout, as fast as reading the weights allows (v2; v1's
+ * design and numbers are in tests/gpu/NOTES.md).
  *
- * v3 plan.  v2 measured 0.22-0.37 of the copy bandwidth with ~100 KB of
- * cp.async bytes in flight per SM, so neither the bytes in flight nor
- * the instruction count was its limit; what it did differently from the
- * dense GEMV (0.75-0.97) is how it read: a CTA took only 64 bytes of
- * each 6 KB qweight row (4 warps on one 128-column tile, splitting K)
- * and every weight went global -> shared -> registers.  v3:
- * - A CTA is 8 warps: tw tiles of 128 output columns side by side
- *   (tw = 8, 4, 2 or 1) times 8 / tw warps along K, so the CTA reads
- *   64 tw contiguous bytes of each row at once, all its warps in step;
- *   the loads ask L2 for the aligned 256 bytes around them (.L2::256B),
- *   whose rest the neighbouring CTAs read at about the same time.
- * - Registers, not shared memory: each lane loads its own mma fragments
- *   (8 bytes = 16 columns of 4 rows per k16 block: rows 16 b + 4 c + r,
- *   words 2 g, 2 g + 1 of the tile, lane = 4 g + c) straight from global
- *   memory with ld.global.nc, AWQ3_DEPTH blocks ahead in a ring of
- *   registers (4 x 1 KB a warp in flight; 64 KB an SM at 2 CTAs/SM),
- *   like the dense GEMV; x (8 bytes per block and row) the same way
- *   through L1.  Scales and zeros (320 bytes a group and tile) go by
- *   cp.async into a per-warp slot one group ahead.
- * - Arithmetic as v2 (byte permute + lop3 with 0x6400, exact q - z,
- *   times the scale, the weight rounded once to f16, mma.m16n8k16 with
- *   the output columns as A rows and x as B, f32 sums): per lane and k16
- *   block 16 PRMT, 32 LOP3, 32 HSUB2, 32 HMUL2, 8 HMMA (16 at m > 8) for
- *   64 weights, ~1.9 instructions a weight against ~3.5 available at
- *   full bandwidth.
- * - Grid: one wave; the widest tw whose grid of ceil(tiles / tw) x kb
- *   CTAs (kb <= 8 along K) fills >= 45% of the resident slots (see
- *   awq3_pick).  Reduction in a fixed order: the 8 / tw warps of a tile
- *   through shared memory in K order, then the kb CTAs in rank order
- *   over a cluster's distributed shared memory (sm_90) or through f32
- *   partials in `work` and an arrival counter (the last CTA adds).
+ * Work split.  A CTA is 4 warps on one tile of 128 output columns; the
+ * kb CTAs of a column tile (gridDim.y, a thread block cluster on sm_90)
+ * and their warps split K into 4 kb contiguous ranges of 32-row steps.
+ * kb is picked so that the grid fills the resident slots of the GPU in
+ * one wave (ntiles * kb <= SMs * CTAs per SM, kb <= 8): every CTA
+ * streams the same number of bytes and all start at once.
  *
- * v2 (ksteps AWQ_V2 + k): 4 warps on one 128-column tile splitting K,
- * each with a 4-stage cp.async ring in shared memory (swizzled for the
- * 8-byte fragment reads), kb CTAs along K with the same two reductions.
+ * Memory.  Each warp runs its own ring of 4 stages in shared memory fed
+ * by cp.async, so 3 steps (6 KB of weights) per warp are in flight while
+ * it computes one, with no registers held for them.  A stage is one step:
+ * 32 rows x 64 bytes of qweight (the tile's 16 words per row, 16-byte
+ * copies, L2 only), the step's x rows (rows >= m zero-filled), and, when
+ * the step starts a group (or the warp's range), the group's 128 scales
+ * and 16 zero words.
  *
- * ksteps, the knob of struct awq_args (0 picks everything):
- *   v3: bits 0-3 kb (1..8), bit 4 (16) the counter reduction instead of
- *   the cluster, bits 5-7 (32 t) tw = 1, 2, 4, 8 for t = 1..4, bit 8
- *   (256) no .L2::256B hint; v2: AWQ_V2 (1024) + kb + 16 (counter).
- * Only the counter reductions use `work`.
+ * Arithmetic (mma.m16n8k16, output columns as A rows, x as B).  Lane
+ * (g, c) = (lane / 4, lane % 4) owns columns 16g..16g+15 (zero words 2g
+ * and 2g+1) and, in the k16 block b of a step, rows 16b + 4c .. +3; x is
+ * read with the same row permutation, so the sum is unchanged.  A byte
+ * permute pairs byte i of two rows' words; and/or with 0x6400 (f16 1024)
+ * gives (1024 + q) or (1024 + 16 q) for two rows of one column; minus the
+ * zero made the same way it is exactly (q - z) or 16 (q - z); times the
+ * scale, the weight rounded once to f16 (tiles of high nibbles are
+ * scaled back by 1/16 in f32 at the end, exactly).  The zero and scale
+ * pairs are built once per group into 32 registers.  About 2 instructions
+ * per weight against ~3.5 available per weight at full bandwidth.
+ *
+ * Reduction, in a fixed order.  The warps store their accumulators in
+ * fragment order (conflict-free) to shared memory; thread e adds element
+ * e over the 4 warps in warp order.  With kb > 1 the CTAs of a column
+ * tile then add their partials in rank order: on sm_90 through
+ * distributed shared memory of the cluster (a cluster barrier before
+ * and after, no global round trip), elsewhere (or with the knob) via f32
+ * partials in `work` and an arrival counter, the last CTA adding them.
+ * Both orders are the same, so the two paths give the same bits.
+ *
+ * ksteps (the tuning knob of struct awq_args): 0 picks kb; 1..8 sets kb;
+ * 16 + k (16: kb picked) does the same with the counter reduction
+ * instead of the cluster.  Only the counter path uses `work`.
  */
 
 #include "awq_kernels.h"
@@ -52,34 +49,24 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#define AWQ_WARPS       4               /* v2: per CTA, splitting K */
+#define AWQ_WARPS       4               /* per CTA, splitting K */
 #define AWQ_THREADS     (AWQ_WARPS * 32)
-#define AWQ_TILE        128             /* output columns per warp tile */
-#define AWQ_STEP        32              /* v2: K rows per warp step */
-#define AWQ_STAGES      4               /* v2: cp.async ring per warp */
+#define AWQ_TILE        128             /* output columns per CTA */
+#define AWQ_STEP        32              /* K rows per warp step */
+#define AWQ_STAGES      4               /* cp.async ring per warp */
 #define AWQ_KB_MAX      8               /* CTAs along K (portable cluster) */
-#define AWQ_WBYTES      (AWQ_STEP * 64) /* v2: qweight bytes of a stage */
+#define AWQ_WBYTES      (AWQ_STEP * 64) /* qweight bytes of a stage */
 #define AWQ_ZSBYTES     (256 + 64)      /* 128 scales, 16 zero words */
 #define AWQ_MAX_TILES   4096
 #define AWQ_CNT_BYTES   (AWQ_MAX_TILES * sizeof(unsigned))
 #define AWQ_COUNTER     16              /* ksteps flag */
 #define AWQ_MAGIC       0x64006400u     /* half2 (1024, 1024) */
 #define AWQ_MAX_DEV     16
-#define AWQ_V2          1024            /* ksteps base of v2 */
-
-#define AWQ3_WARPS      8               /* per CTA: tw tiles x 8/tw in K */
-#define AWQ3_THREADS    (AWQ3_WARPS * 32)
-#define AWQ3_DEPTH      4               /* k16 blocks in flight a warp */
-#define AWQ3_NOHINT     256             /* ksteps flag */
 
 
-/* v2: bytes of one stage: qweight, x (8 or 16 rows of 32), zeros and
- * scales. */
+/* Bytes of one stage: qweight, x (8 or 16 rows of 32), zeros/scales. */
 #define AWQ_SB(nb)      (AWQ_WBYTES + 64 * 8 * (nb) + AWQ_ZSBYTES)
 #define AWQ_SMEM(nb)    (AWQ_WARPS * AWQ_STAGES * AWQ_SB(nb))
-
-/* v3: the warps' zeros/scales slots, then their accumulators. */
-#define AWQ3_SMEM(nb)   (AWQ3_WARPS * (AWQ_ZSBYTES + 8 * (nb) * 4 * 32 * 4))
 
 
 static __device__ __forceinline__ uint32_t
@@ -98,47 +85,6 @@ awq_hmul2(uint32_t a, uint32_t b)
     uint32_t  r;
 
     asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-
-/* a - (h, h) and a * (h, h), h half H of b: ptxas folds the broadcast
- * into the operand (no extra instruction), so pairs of columns' zeros or
- * scales share a register. */
-template <int H>
-static __device__ __forceinline__ uint32_t
-awq_hsub2_bc(uint32_t a, uint32_t b)
-{
-    uint32_t  r;
-
-    if (H) {
-        asm("{.reg .b16 l, h; .reg .b32 t; mov.b32 {l, h}, %2;"
-            " mov.b32 t, {h, h}; sub.rn.f16x2 %0, %1, t;}"
-            : "=r"(r) : "r"(a), "r"(b));
-    } else {
-        asm("{.reg .b16 l, h; .reg .b32 t; mov.b32 {l, h}, %2;"
-            " mov.b32 t, {l, l}; sub.rn.f16x2 %0, %1, t;}"
-            : "=r"(r) : "r"(a), "r"(b));
-    }
-    return r;
-}
-
-
-template <int H>
-static __device__ __forceinline__ uint32_t
-awq_hmul2_bc(uint32_t a, uint32_t b)
-{
-    uint32_t  r;
-
-    if (H) {
-        asm("{.reg .b16 l, h; .reg .b32 t; mov.b32 {l, h}, %2;"
-            " mov.b32 t, {h, h}; mul.rn.f16x2 %0, %1, t;}"
-            : "=r"(r) : "r"(a), "r"(b));
-    } else {
-        asm("{.reg .b16 l, h; .reg .b32 t; mov.b32 {l, h}, %2;"
-            " mov.b32 t, {l, l}; mul.rn.f16x2 %0, %1, t;}"
-            : "=r"(r) : "r"(a), "r"(b));
-    }
     return r;
 }
 
@@ -555,385 +501,6 @@ awq_gemv_kernel(const struct awq_args a, unsigned *cnt, float *part,
 }
 
 
-/* Streamed qweight: 8 bytes, not kept in L1; HINT asks L2 to fetch the
- * aligned 256 bytes around them from DRAM (the neighbouring warps and
- * CTAs read the rest of those bytes at about the same time). */
-template <int HINT>
-static __device__ __forceinline__ uint2
-awq3_ldw(const int32_t *p)
-{
-    uint2  r;
-
-    if (HINT) {
-        asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v2.u32 "
-                     "{%0, %1}, [%2];" : "=r"(r.x), "=r"(r.y) : "l"(p));
-    } else {
-        asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];"
-                     : "=r"(r.x), "=r"(r.y) : "l"(p));
-    }
-    return r;
-}
-
-
-/* Shared memory reads by 32-bit address (the per-warp slot). */
-static __device__ __forceinline__ uint2
-awq3_lds64(uint32_t sa)
-{
-    uint2  r;
-
-    asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];"
-                 : "=r"(r.x), "=r"(r.y) : "r"(sa) : "memory");
-    return r;
-}
-
-
-static __device__ __forceinline__ uint4
-awq3_lds128(uint32_t sa)
-{
-    uint4  r;
-
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "r"(sa)
-                 : "memory");
-    return r;
-}
-
-
-/* x: 8 bytes through L1 (every warp of the CTA reads the same x). */
-static __device__ __forceinline__ uint2
-awq3_ldx(const uint16_t *p)
-{
-    uint2  r;
-
-    asm volatile("ld.global.nc.v2.u32 {%0, %1}, [%2];"
-                 : "=r"(r.x), "=r"(r.y) : "l"(p));
-    return r;
-}
-
-
-/*
- * Byte I of the lane's words in a k16 block: two mma tiles, t = 2I (low
- * nibbles, column tcol(t) of each word) and 2I + 1 (high nibbles, as
- * 16 q, scaled back at the end).  A byte permute pairs byte I of rows
- * (0, 1) and of rows (2, 3) of the lane's 4; and/or with 0x6400 makes
- * (1024 + q) halves, minus the zero halves (zx, zy: H selects the
- * nibble's), times the scales (sc[tcol(t) / 2], half tcol(t) & 1).
- */
-template <int NB, int I>
-static __device__ __forceinline__ void
-awq3_byte(float (&acc)[8][NB][4], const uint2 (&q)[4], uint32_t zx,
-    uint32_t zy, const uint32_t (&sc)[8], const uint2 (&xf)[NB])
-{
-    constexpr uint32_t  sel = I | I << 4 | (I + 4) << 8 | (I + 4) << 12;
-    constexpr int       SH = I >> 1 & 1;        /* tcol(2I) & 1 */
-    constexpr int       SJ = 2 * (I & 1);       /* tcol(2I) >> 1 */
-    const uint32_t      p[4] = {
-        __byte_perm(q[0].x, q[1].x, sel), __byte_perm(q[0].y, q[1].y, sel),
-        __byte_perm(q[2].x, q[3].x, sel), __byte_perm(q[2].y, q[3].y, sel)
-    };
-    uint32_t            af[4];
-
-    /* t = 2I: low nibbles; columns tcol(2I) = 2 SJ + SH */
-#pragma unroll
-    for (int r = 0; r < 4; r++) {
-        af[r] = awq_hsub2_bc<0>((p[r] & 0x000f000fu) | AWQ_MAGIC,
-                                (r & 1) ? zy : zx);
-        af[r] = awq_hmul2_bc<SH>(af[r], sc[((r & 1) ? 4 : 0) + SJ]);
-    }
-#pragma unroll
-    for (int nb = 0; nb < NB; nb++) {
-        awq_mma(acc[2 * I][nb], af, xf[nb].x, xf[nb].y);
-    }
-    /* t = 2I + 1: high nibbles; columns tcol(2I) + 2 */
-#pragma unroll
-    for (int r = 0; r < 4; r++) {
-        af[r] = awq_hsub2_bc<1>((p[r] & 0x00f000f0u) | AWQ_MAGIC,
-                                (r & 1) ? zy : zx);
-        af[r] = awq_hmul2_bc<SH>(af[r], sc[((r & 1) ? 4 : 0) + SJ + 1]);
-    }
-#pragma unroll
-    for (int nb = 0; nb < NB; nb++) {
-        awq_mma(acc[2 * I + 1][nb], af, xf[nb].x, xf[nb].y);
-    }
-}
-
-
-template <int NB, int HINT>
-static __global__ void __launch_bounds__(AWQ3_THREADS, NB == 1 ? 2 : 1)
-awq3_kernel(const struct awq_args a, unsigned *cnt, float *part, int tw_n,
-    int cluster)
-{
-    constexpr int  E = 8 * NB * 4 * 32;     /* accumulators of a warp */
-    constexpr int  D = AWQ3_DEPTH;
-    extern __shared__ __align__(16) unsigned char  smem[];
-    __shared__ int                                 last;
-
-    const int       lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int       g = lane >> 2, c = lane & 3;
-    const int       m = a.m, in = a.in, out = a.out, ow = out / 8;
-    const int       ntiles = out / AWQ_TILE, tw_k = AWQ3_WARPS / tw_n;
-    const int       tw = warp % tw_n, kw = warp / tw_n;
-    const int       tile = blockIdx.x * tw_n + tw;
-    const int       kb = gridDim.y, rank = blockIdx.y;
-    const int       nbk = in / 16, gb = a.group / 16;
-    const int       pi = rank * tw_k + kw, np = kb * tw_k;
-    const int       b0 = (int) ((long long) nbk * pi / np);
-    const int       n = tile < ntiles
-                        ? (int) ((long long) nbk * (pi + 1) / np) - b0 : 0;
-    const uint32_t  zs_sa = (uint32_t) __cvta_generic_to_shared(smem)
-                            + warp * AWQ_ZSBYTES;
-    float           acc[8][NB][4];
-    uint32_t        zx[4], zy[4], sc[8];
-    uint2           wq[D][4], xq[D][NB];
-    uint32_t        qn = 0, xn[NB];     /* element offsets, see awq_gemv */
-    int             xok[NB];
-
-#pragma unroll
-    for (int t = 0; t < 8; t++) {
-#pragma unroll
-        for (int nb = 0; nb < NB; nb++) {
-            acc[t][nb][0] = acc[t][nb][1] = acc[t][nb][2] = 0;
-            acc[t][nb][3] = 0;
-        }
-        sc[t] = 0;
-    }
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        zx[i] = zy[i] = 0;
-    }
-    /* Lane (g, c) reads, in k16 block b, rows 16 b + 4 c + r (r = 0..3)
-     * of its 16 columns (words 2g, 2g + 1 of the tile) and the same rows
-     * of x row g + 8 nb: the mma's k order permuted the same way on both
-     * sides, so the sum is unchanged. */
-    if (n > 0) {
-        qn = (uint32_t) (16 * b0 + 4 * c) * ow + tile * 16 + 2 * g;
-    }
-#pragma unroll
-    for (int nb = 0; nb < NB; nb++) {
-        const int  row = g + 8 * nb;
-
-        xok[nb] = row < m;
-        xn[nb] = (uint32_t) (row < m ? row : 0) * in + 16 * b0 + 4 * c;
-    }
-
-    /* Group G's 128 scales and 16 zero words of the tile into the warp's
-     * slot (one cp.async group per lane). */
-    auto issue_zs = [&](int G) {
-        if (lane < 16) {
-            awq_cp_ca(zs_sa + lane * 16, a.scales + (size_t) G * out
-                      + tile * AWQ_TILE + lane * 8, 16);
-        } else if (lane < 20) {
-            awq_cp_ca(zs_sa + 256 + (lane - 16) * 16, a.qzeros
-                      + (size_t) G * ow + tile * 16 + (lane - 16) * 4, 16);
-        }
-        awq_cp_commit();
-    };
-
-    /* The next block's weights and x into ring slot j. */
-    auto load = [&](uint2 (&w)[4], uint2 (&xv)[NB]) {
-#pragma unroll
-        for (int r = 0; r < 4; r++) {
-            w[r] = awq3_ldw<HINT>(a.qweight + (qn + r * ow));
-        }
-        qn += 16 * ow;
-#pragma unroll
-        for (int nb = 0; nb < NB; nb++) {
-            xv[nb] = xok[nb] ? awq3_ldx(a.x + xn[nb]) : make_uint2(0, 0);
-            xn[nb] += 16;
-        }
-    };
-
-    /* The group's zeros and scales of the lane's 16 columns, from the
-     * slot: zx[i] (zy[i]) holds 1024 + z of column tcol(2i) and 1024 +
-     * 16 z of column tcol(2i + 1) of word 2g (2g + 1), as halves; sc[j]
-     * the scales of columns 2j, 2j + 1 of the lane's 16. */
-    auto build = [&]() {
-        const uint2  zz = awq3_lds64(zs_sa + 256 + g * 8);
-        const uint4  s0 = awq3_lds128(zs_sa + g * 32);
-        const uint4  s1 = awq3_lds128(zs_sa + g * 32 + 16);
-
-        sc[0] = s0.x; sc[1] = s0.y; sc[2] = s0.z; sc[3] = s0.w;
-        sc[4] = s1.x; sc[5] = s1.y; sc[6] = s1.z; sc[7] = s1.w;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            zx[i] = (__byte_perm(zz.x, 0, i * 0x1111) & 0x00f0000fu)
-                    | AWQ_MAGIC;
-            zy[i] = (__byte_perm(zz.y, 0, i * 0x1111) & 0x00f0000fu)
-                    | AWQ_MAGIC;
-        }
-    };
-
-    /* One k16 block into acc: q[r] the lane's words of row 4c + r. */
-    auto compute = [&](const uint2 (&q)[4], const uint2 (&xf)[NB]) {
-        awq3_byte<NB, 0>(acc, q, zx[0], zy[0], sc, xf);
-        awq3_byte<NB, 1>(acc, q, zx[1], zy[1], sc, xf);
-        awq3_byte<NB, 2>(acc, q, zx[2], zy[2], sc, xf);
-        awq3_byte<NB, 3>(acc, q, zx[3], zy[3], sc, xf);
-    };
-
-    /* The ring: D blocks in flight; slot j is refilled right after it is
-     * multiplied.  cr: the next block's place in its group; G: the group
-     * whose scales and zeros the slot holds or will hold. */
-    int  cr = b0 % gb, G = b0 / gb;
-
-    if (n > 0) {
-        issue_zs(G);
-    }
-#pragma unroll
-    for (int j = 0; j < D; j++) {
-        if (j < n) {
-            load(wq[j], xq[j]);
-        }
-    }
-    for (int i = 0; i < n; i += D) {
-#pragma unroll
-        for (int j = 0; j < D; j++) {
-            if (i + j >= n) {
-                break;
-            }
-            if (i + j == 0 || cr == 0) {
-                awq_cp_wait<0>();
-                __syncwarp();           /* the other lanes' copies too */
-                build();
-                __syncwarp();           /* slot read before its refill */
-                if ((G + 1) * gb < b0 + n) {
-                    issue_zs(G + 1);
-                }
-                G++;
-            }
-            if (++cr == gb) {
-                cr = 0;
-            }
-            compute(wq[j], xq[j]);
-            if (i + j + D < n) {
-                load(wq[j], xq[j]);
-            }
-        }
-    }
-    awq_cp_wait<0>();
-
-    /* The warps' sums in fragment order, high-nibble tiles scaled back. */
-    float      *red = (float *) (smem + AWQ3_WARPS * AWQ_ZSBYTES);
-    const int   F = tw_n * E;           /* the CTA's partial */
-
-#pragma unroll
-    for (int t = 0; t < 8; t++) {
-#pragma unroll
-        for (int nb = 0; nb < NB; nb++) {
-#pragma unroll
-            for (int r = 0; r < 4; r++) {
-                red[warp * E + ((t * NB + nb) * 4 + r) * 32 + lane] =
-                    acc[t][nb][r] * ((t & 1) ? 0.0625f : 1.0f);
-            }
-        }
-    }
-    __syncthreads();
-
-    /* Element f = tw E + e of the CTA's partial: the tw_k warps of tile
-     * column tw (warps tw, tw + tw_n, ...) added in K order, into red[f]
-     * (only thread f reads or writes red[f] here). */
-    for (int f = threadIdx.x; f < F; f += AWQ3_THREADS) {
-        const int  ft = f / E, e = f - ft * E, col0 = (blockIdx.x * tw_n
-                                                       + ft) * AWQ_TILE;
-        float      v = red[f];
-        int        row, col;
-
-        for (int k = 1; k < tw_k; k++) {
-            v += red[(k * tw_n + ft) * E + e];
-        }
-        awq_frag_pos<NB>(e, &row, &col);
-        if (row >= m || col0 >= out) {
-            continue;
-        }
-        if (kb == 1) {
-            awq_put(a, row, col0 + col, v);
-        } else if (cluster) {
-            red[f] = v;
-        } else {
-            part[((size_t) rank * m + row) * out + col0 + col] = v;
-        }
-    }
-    if (kb == 1) {
-        return;
-    }
-
-    if (cluster) {
-        /* Rank r adds elements [r F / kb, (r + 1) F / kb) over the ranks
-         * in order (all loads first), then waits until nobody reads its
-         * partial. */
-        const uint32_t  red_sa = (uint32_t) __cvta_generic_to_shared(red);
-        const int       f0 = rank * F / kb, f1 = (rank + 1) * F / kb;
-
-        awq_cluster_sync();
-        for (int f = f0 + threadIdx.x; f < f1; f += AWQ3_THREADS) {
-            const int  ft = f / E, col0 = (blockIdx.x * tw_n + ft)
-                                          * AWQ_TILE;
-            float      pv[AWQ_KB_MAX], v;
-            int        row, col;
-
-            awq_frag_pos<NB>(f - ft * E, &row, &col);
-            if (row >= m || col0 >= out) {
-                continue;
-            }
-#pragma unroll
-            for (int q = 0; q < AWQ_KB_MAX; q++) {
-                pv[q] = q < kb ? awq_ld_cluster(red_sa + f * 4, q) : 0.0f;
-            }
-            v = pv[0];
-#pragma unroll
-            for (int q = 1; q < AWQ_KB_MAX; q++) {
-                if (q < kb) {
-                    v += pv[q];
-                }
-            }
-            awq_put(a, row, col0 + col, v);
-        }
-        awq_cluster_sync();
-        return;
-    }
-
-    /* Make the partial visible, then count this CTA in; the last one
-     * adds all partials in rank order. */
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        last = atomicAdd(&cnt[blockIdx.x], 1u) == (unsigned) kb - 1;
-    }
-    __syncthreads();
-    if (!last) {
-        return;
-    }
-    __threadfence();
-    for (int f = threadIdx.x; f < F; f += AWQ3_THREADS) {
-        const int  ft = f / E, col0 = (blockIdx.x * tw_n + ft) * AWQ_TILE;
-        float      pv[AWQ_KB_MAX], v;
-        int        row, col;
-        size_t     o;
-
-        awq_frag_pos<NB>(f - ft * E, &row, &col);
-        if (row >= m || col0 >= out) {
-            continue;
-        }
-        o = (size_t) row * out + col0 + col;
-#pragma unroll
-        for (int q = 0; q < AWQ_KB_MAX; q++) {
-            pv[q] = q < kb ? __ldcg(part + (size_t) q * m * out + o) : 0.0f;
-        }
-        v = pv[0];
-#pragma unroll
-        for (int q = 1; q < AWQ_KB_MAX; q++) {
-            if (q < kb) {
-                v += pv[q];
-            }
-        }
-        awq_put(a, row, col0 + col, v);
-    }
-    if (threadIdx.x == 0) {
-        cnt[blockIdx.x] = 0;            /* ready for the next call */
-    }
-}
-
-
 extern "C" size_t
 awq_gemv_work_bytes(int m, int in, int out)
 {
@@ -947,15 +514,11 @@ awq_gemv_work_bytes(int m, int in, int out)
 }
 
 
-/* Per device: SMs, compute capability; v2's resident CTAs per SM (NB 1,
- * 2); v3's resident CTAs per SM and, on sm_90, how many clusters of kb
- * CTAs fit at once (0: not known), per NB and hint. */
+/* Per device: SMs, compute capability, resident CTAs per SM (NB 1, 2). */
 struct awq_dev {
     int  sms;
     int  major;
     int  occ[2];
-    int  occ3[2][2];
-    int  clu3[2][2][AWQ_KB_MAX + 1];
 };
 
 static struct awq_dev  awq_devs[AWQ_MAX_DEV];
@@ -1040,156 +603,6 @@ awq_launch(const struct awq_args *a, int dev, int knob, cudaStream_t s)
 }
 
 
-/* A launch of v3 with kb CTAs along K: a cluster (1, kb) when `cluster`,
- * or just the grid; with `query`, no launch: how many such clusters fit
- * on the GPU at once. */
-template <int NB, int HINT>
-static int
-awq3_go(const struct awq_args *a, int ntg, int kb, int tw, int cluster,
-    int query, cudaStream_t s)
-{
-    unsigned             *cnt = (unsigned *) a->work;
-    float                *part = (float *) ((char *) a->work
-                                            + AWQ_CNT_BYTES);
-    cudaLaunchConfig_t    cfg = {};
-    cudaLaunchAttribute   at[1];
-    int                   n = 0;
-
-    cfg.gridDim = dim3(ntg, kb);
-    cfg.blockDim = dim3(AWQ3_THREADS);
-    cfg.dynamicSmemBytes = AWQ3_SMEM(NB);
-    cfg.stream = s;
-    if (cluster) {
-        at[0].id = cudaLaunchAttributeClusterDimension;
-        at[0].val.clusterDim.x = 1;
-        at[0].val.clusterDim.y = kb;
-        at[0].val.clusterDim.z = 1;
-        cfg.attrs = at;
-        cfg.numAttrs = 1;
-    }
-    if (query) {
-        if (cudaOccupancyMaxActiveClusters(&n, awq3_kernel<NB, HINT>, &cfg)
-            != cudaSuccess)
-        {
-            (void) cudaGetLastError();  /* not known: no limit */
-            return 0;
-        }
-        return n;
-    }
-    if (cudaLaunchKernelEx(&cfg, awq3_kernel<NB, HINT>, *a, cnt, part, tw,
-                           cluster) != cudaSuccess)
-    {
-        return -1;
-    }
-    return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
-}
-
-
-/* Once per device, NB and hint: the shared memory limit, resident CTAs
- * per SM, and on sm_90 the clusters of each size that fit. */
-template <int NB, int HINT>
-static int
-awq3_setup(struct awq_dev *d, const struct awq_args *a)
-{
-    int  occ = 0;
-
-    if (d->occ3[NB - 1][HINT] > 0) {
-        return 0;
-    }
-    if (cudaFuncSetAttribute(awq3_kernel<NB, HINT>,
-            cudaFuncAttributeMaxDynamicSharedMemorySize, AWQ3_SMEM(NB))
-        != cudaSuccess
-        || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ,
-            awq3_kernel<NB, HINT>, AWQ3_THREADS, AWQ3_SMEM(NB))
-           != cudaSuccess
-        || occ < 1)
-    {
-        return -1;
-    }
-    if (d->major >= 9) {
-        for (int kb = 2; kb <= AWQ_KB_MAX; kb++) {
-            d->clu3[NB - 1][HINT][kb] = awq3_go<NB, HINT>(a, 1, kb, 1, 1, 1,
-                                                          0);
-        }
-    }
-    d->occ3[NB - 1][HINT] = occ;
-    return 0;
-}
-
-
-/*
- * v3's split: tiles per CTA (tw = 8, 4, 2 or 1: wider reads longer runs
- * of each qweight row at once) and CTAs along K (kb <= 8).  For each tw,
- * kb as large as one wave of resident CTAs allows (and, for clusters, as
- * all the clusters fit at once) with >= 2 blocks a warp; then the widest
- * tw whose ceil(tiles / tw) x kb CTAs reach 90% of min(SMs, the most any
- * tw reaches).  Forced values (non-zero tw or kb) are taken as they are.
- */
-static void
-awq3_pick(const struct awq_dev *d, const struct awq_args *a, int nbi,
-    int hint, int cluster, int *tw, int *kb)
-{
-    const int  ntiles = a->out / AWQ_TILE, nbk = a->in / 16;
-    const int  slots = d->sms * d->occ3[nbi][hint];
-    int        t, i, k, ntg, cnt[4], kbs[4], best = 0;
-
-    for (i = 0, t = AWQ3_WARPS; t >= 1; i++, t /= 2) {
-        ntg = (ntiles + t - 1) / t;
-        k = *kb;
-        if (k == 0) {
-            k = slots / ntg;
-            k = k < AWQ_KB_MAX ? k : AWQ_KB_MAX;
-            k = k < nbk / (2 * (AWQ3_WARPS / t))
-                ? k : nbk / (2 * (AWQ3_WARPS / t));
-            while (cluster && k > 1 && d->clu3[nbi][hint][k] > 0
-                   && d->clu3[nbi][hint][k] < ntg)
-            {
-                k--;
-            }
-            k = k > 1 ? k : 1;
-        }
-        kbs[i] = k;
-        cnt[i] = ntg <= slots ? ntg * k : 0;
-        best = best > cnt[i] ? best : cnt[i];
-    }
-    best = best < d->sms ? best : d->sms;
-    for (i = 0, t = AWQ3_WARPS; t >= 1; i++, t /= 2) {
-        if (*tw != 0 ? t == *tw
-            : best == 0 ? t == AWQ3_WARPS : 10 * cnt[i] >= 9 * best)
-        {
-            *tw = t;
-            *kb = kbs[i];
-            return;
-        }
-    }
-}
-
-
-template <int NB, int HINT>
-static int
-awq3_launch(const struct awq_args *a, struct awq_dev *d, int knob,
-    cudaStream_t s)
-{
-    int  cluster, tw, kb;
-
-    if (awq3_setup<NB, HINT>(d, a) != 0) {
-        return -1;
-    }
-    cluster = d->major >= 9 && !(knob & AWQ_COUNTER);
-    tw = (knob >> 5 & 7) ? 1 << ((knob >> 5 & 7) - 1) : 0;
-    kb = knob & 15;
-    awq3_pick(d, a, NB - 1, HINT, cluster, &tw, &kb);
-    if (kb > 1 && !cluster && a->work == NULL) {
-        if ((knob & 15) != 0) {
-            return -1;
-        }
-        kb = 1;
-    }
-    return awq3_go<NB, HINT>(a, (a->out / AWQ_TILE + tw - 1) / tw, kb, tw,
-                             cluster && kb > 1, 0, s);
-}
-
-
 static int
 awq_aligned(const void *p)
 {
@@ -1197,31 +610,20 @@ awq_aligned(const void *p)
 }
 
 
-/* The knob: v3 (ksteps < 512) or v2 (AWQ_V2 + v2's knob). */
-static int
-awq_knob_ok(int ks)
-{
-    if (ks >= 0 && ks < 512) {
-        return (ks & 15) <= AWQ_KB_MAX && (ks >> 5 & 7) <= 4;
-    }
-    return ks >= AWQ_V2 && ks <= AWQ_V2 + AWQ_COUNTER + AWQ_KB_MAX
-           && ((ks - AWQ_V2) & 15) <= AWQ_KB_MAX;
-}
-
-
 extern "C" int
 awq_gemv(const struct awq_args *a, cudaStream_t s)
 {
     struct awq_dev  *d;
-    int              dev, ks = a->ksteps;
+    int              dev;
 
     if (a->m < 1 || a->m > 16 || a->in <= 0 || a->in % AWQ_STEP != 0
         || a->group <= 0 || a->group % AWQ_STEP != 0
         || a->in % a->group != 0
         || a->out <= 0 || a->out % AWQ_TILE != 0
         || a->out / AWQ_TILE > AWQ_MAX_TILES
-        || (size_t) a->in * (a->out / 8) > 0xffffffffu  /* 32-bit offsets */
-        || (a->y_add != 0 && a->y_add != 1) || !awq_knob_ok(ks)
+        || (a->y_add != 0 && a->y_add != 1)
+        || a->ksteps < 0 || a->ksteps > AWQ_COUNTER + AWQ_KB_MAX
+        || (a->ksteps & 15) > AWQ_KB_MAX
         || a->x == NULL || a->qweight == NULL || a->qzeros == NULL
         || a->scales == NULL || a->y == NULL
         || !awq_aligned(a->x) || !awq_aligned(a->qweight)
@@ -1248,14 +650,6 @@ awq_gemv(const struct awq_args *a, cudaStream_t s)
         d->major = major;
         d->sms = sms;
     }
-    if (ks >= AWQ_V2) {
-        return a->m <= 8 ? awq_launch<1>(a, dev, ks - AWQ_V2, s)
-                         : awq_launch<2>(a, dev, ks - AWQ_V2, s);
-    }
-    if (ks & AWQ3_NOHINT) {
-        return a->m <= 8 ? awq3_launch<1, 0>(a, d, ks, s)
-                         : awq3_launch<2, 0>(a, d, ks, s);
-    }
-    return a->m <= 8 ? awq3_launch<1, 1>(a, d, ks, s)
-                     : awq3_launch<2, 1>(a, d, ks, s);
+    return a->m <= 8 ? awq_launch<1>(a, dev, a->ksteps, s)
+                     : awq_launch<2>(a, dev, a->ksteps, s);
 }

@@ -8,14 +8,11 @@
  * Checks: llama-2-7b's linear shapes (in x out) with group 128 and one
  * with group 64 at m = 1, 2, 4, 8, 16, and edge shapes (one 128-column
  * tile, one 32-row step, group 32, a K that does not split evenly, K
- * much longer than out, a column count no tile width divides) at m = 1,
- * 3, 8, 9, 16; each with the knob's variants (awq_gemv.cu's header):
- * v3 automatic (0); kb 3 with the cluster (3) and the counter (19)
- * reduction; tw 1 kb 8 (40); tw 2 kb 1 (65); tw 4 kb 2 without the L2
- * prefetch hint (354); tw 8 kb 5 (133); tw 8 kb 8, cluster (136) and
- * counter (152); v2 automatic (1024) and v2 kb 3 counter (1043); y_add
- * 0 (f16 y, poisoned with NaN first) and 1 (f32 y += x W^T over random
- * y).  Fresh random nibbles, zeros, scales, x and y per case.
+ * much longer than out) at m = 1, 3, 8, 9, 16; each with the knob's
+ * variants (ksteps 0: automatic; 1, 2, 3, 8: CTAs along K with the
+ * cluster reduction; 19: 3 CTAs with the counter reduction), y_add 0
+ * (f16 y, poisoned with NaN first) and 1 (f32 y += x W^T over random y).
+ * Fresh random nibbles, zeros, scales, x and y per case.
  *
  * Bounds.  The kernel rounds each weight (q - z) s once to f16 (x is
  * f16 already), sums in f32 and rounds y once to f16 (y_add 0) or adds
@@ -26,17 +23,14 @@
  * and the output's rounding.  The relative L2 error must stay under 1e-3
  * (one f16 rounding of each weight gives about 2^-11 / sqrt(3) = 2.8e-4;
  * v1 measured 2.8e-4 to 3.0e-4).  Every run is done twice and must give
- * the same bits, and the cluster and counter variants of one split (3
- * and 19; 136 and 152) add the same partials in the same order, so they
- * must agree bit for bit too.  The arrival counters must be zero after
- * all calls, and bad arguments must be refused.
+ * the same bits, and variant 3 (cluster) and 19 (counter) add the same
+ * partials in the same order, so they must agree bit for bit too.  The
+ * arrival counters must be zero after all calls, and bad arguments must
+ * be refused.
  *
  * Timing: per launch inside a CUDA graph of 100 launches (weights
  * rotated among sets larger than 512 MB together, so L2 does not hold
  * them), median of 11 replays; "us1": one launch between two events.
- * Columns side by side: v3 automatic, with the counter reduction, each
- * tile width forced (kb automatic), without the L2 prefetch hint, and
- * v2 automatic.
  */
 
 #include <algorithm>
@@ -64,15 +58,13 @@ extern "C" {
         }                                                                \
     } while (0)
 
-/* The knob's variants checked (v3: kb | 16 counter | 32 t for tw 1, 2,
- * 4, 8 | 256 no hint; v2: 1024 + kb | 16), and those timed. */
-static const int  check_ks[] = { 0, 3, 19, 40, 65, 354, 133, 136, 152,
-                                 1024, 1043 };
-#define N_CHECK_KS  11
-/* Pairs of variants with the same split: cluster, counter. */
-static const int  same_ks[2][2] = { { 3, 19 }, { 136, 152 } };
-static const int  time_ks[] = { 0, 16, 32, 64, 96, 128, 256, 1024 };
-#define N_TIME_KS   8
+/* The knob's variants checked, and those timed. */
+static const int  check_ks[] = { 0, 1, 2, 3, 8, 16 + 3 };
+#define N_CHECK_KS  6
+#define KS_CLUSTER  3                   /* same split as ... */
+#define KS_COUNTER  (16 + 3)            /* ... this one */
+static const int  time_ks[] = { 0, 16, 1, 2, 4, 8 };
+#define N_TIME_KS   6
 
 static int        failures;
 static uint64_t   rng_state = 0x9e3779b97f4a7c15ull;
@@ -283,9 +275,9 @@ check_shape(int in, int out, int group, const int *ms, int nm, void *work)
 
         for (int add = 0; add < 2; add++) {
             struct worst          wst = { 0, 0, 0, 0, 0 };
-            std::vector<uint8_t>  ys[2][2];
+            std::vector<uint8_t>  yc, yk;
             char                  what[96];
-            int                   agree = 1;
+            int                   agree;
 
             snprintf(what, sizeof(what), "in=%5d out=%5d g=%3d m=%2d "
                      "add=%d", in, out, group, m, add);
@@ -296,23 +288,19 @@ check_shape(int in, int out, int group, const int *ms, int nm, void *work)
                 set_args(&a, dx, &d, dy, add, work, m, in, out, group,
                          check_ks[v]);
                 y = check_run(a, ref, mag, y0, &wst, what);
-                for (int p = 0; p < 2; p++) {
-                    for (int q = 0; q < 2; q++) {
-                        if (check_ks[v] == same_ks[p][q]) {
-                            ys[p][q] = y;
-                        }
-                    }
+                if (check_ks[v] == KS_CLUSTER) {
+                    yc = y;
+                } else if (check_ks[v] == KS_COUNTER) {
+                    yk = y;
                 }
             }
-            for (int p = 0; p < 2; p++) {
-                agree &= ys[p][0] == ys[p][1];
-            }
+            agree = yc == yk;
             int  ok = wst.bad == 0 && wst.rel < 1e-3 && wst.ratio <= 1
                       && wst.differs == 0 && agree;
 
-            printf("check %s, %d variants worst: rel %.3e (bound 1e-3) "
-                   "max %.2e err/tol %.3f (bound 1) NaN %d repeat %s, "
-                   "cluster=counter %s  %s\n", what, N_CHECK_KS, wst.rel,
+            printf("check %s, ks 0,1,2,3,8,19 worst: rel %.3e (bound "
+                   "1e-3) max %.2e err/tol %.3f (bound 1) NaN %d repeat "
+                   "%s, cluster=counter %s  %s\n", what, wst.rel,
                    wst.maxabs, wst.ratio, wst.bad,
                    wst.differs ? "DIFFERS" : "same", agree ? "yes" : "NO",
                    ok ? "ok" : "FAIL");
@@ -328,8 +316,6 @@ check_shape(int in, int out, int group, const int *ms, int nm, void *work)
 
 
 /* Arguments the launcher must refuse (returning -1, launching nothing). */
-#define N_REFUSE  16
-
 static void
 check_refusals(void *work)
 {
@@ -351,7 +337,7 @@ check_refusals(void *work)
     CK(cudaDeviceSynchronize());
     CK(cudaGetLastError());
 
-    for (int t = 0; t < N_REFUSE; t++) {
+    for (int t = 0; t < 12; t++) {
         a = good;
         switch (t) {
         case 0: a.m = 0; break;
@@ -361,15 +347,11 @@ check_refusals(void *work)
         case 4: a.group = 96; break;            /* does not divide in */
         case 5: a.x = a.x + 1; break;           /* misaligned */
         case 6: a.qweight = a.qweight + 1; break;
-        case 7: a.ksteps = 9; break;            /* kb 9 */
-        case 8: a.ksteps = 25; break;           /* kb 9, counter */
+        case 7: a.ksteps = 9; break;
+        case 8: a.ksteps = 25; break;
         case 9: a.y = NULL; break;
         case 10: a.y_add = 2; break;
         case 11: a.scales = NULL; break;
-        case 12: a.ksteps = 5 * 32; break;      /* no tile width 5 */
-        case 13: a.ksteps = 600; break;         /* no such bit */
-        case 14: a.ksteps = 1024 + 9; break;    /* v2, kb 9 */
-        case 15: a.ksteps = -1; break;
         }
         if (awq_gemv(&a, 0) != -1) {
             printf("check refusals: case %d accepted FAIL\n", t);
@@ -379,7 +361,7 @@ check_refusals(void *work)
     CK(cudaDeviceSynchronize());
     CK(cudaGetLastError());
     CK(cudaFree(buf));
-    printf("check refusals: %d bad argument sets refused %s\n", N_REFUSE,
+    printf("check refusals: 12 bad argument sets refused %s\n",
            bad ? "FAIL" : "ok");
     failures += bad;
 }
@@ -580,7 +562,7 @@ time_shape(int in, int out, int group, void *work, double copy_gbs,
             set_args(&a, dx, &sets[0], dy, 0, work, m, in, out, group,
                      time_ks[v]);
             r.us[v] = graph_us(a, sets, st);
-            printf("time in=%5d out=%5d m=%2d ksteps=%4d: %7.2f us, "
+            printf("time in=%5d out=%5d m=%2d ksteps=%2d: %7.2f us, "
                    "%.3f of copy (floor %.2f us)\n", in, out, m,
                    time_ks[v], r.us[v], r.floor_us / r.us[v], r.floor_us);
         }
@@ -612,11 +594,10 @@ main(int argc, char **argv)
         { 4096, 4096 }, { 4096, 11008 }, { 11008, 4096 }, { 4096, 12288 }
     };
     /* in, out, group: one tile; one step; group 32 and 3 tiles; 129
-     * steps over 32 warps; K >> out; 5 tiles with group 64; 9 tiles */
-    static const int  edges[7][3] = {
+     * steps over 32 warps; K >> out; 5 tiles with group 64 */
+    static const int  edges[6][3] = {
         { 128, 128, 32 }, { 32, 256, 32 }, { 96, 384, 32 },
-        { 4128, 256, 32 }, { 11008, 128, 128 }, { 256, 640, 64 },
-        { 1024, 1152, 128 }
+        { 4128, 256, 32 }, { 11008, 128, 128 }, { 256, 640, 64 }
     };
     static const int  ms_main[] = { 1, 2, 4, 8, 16 };
     static const int  ms_edge[] = { 1, 3, 8, 9, 16 };
@@ -636,7 +617,7 @@ main(int argc, char **argv)
     CK(cudaMemset(work, 0, cb));        /* the rest stays garbage */
 
     check_refusals(work);
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 6; i++) {
         check_shape(edges[i][0], edges[i][1], edges[i][2], ms_edge, 5,
                     work);
     }
@@ -666,13 +647,12 @@ main(int argc, char **argv)
     CK(cudaFree(work));
 
     printf("\nus per launch in a graph of 100 (weights > L2), by ksteps "
-           "(v3 0: auto, 16: auto with the counter reduction, 32/64/96/"
-           "128: tile width 1/2/4/8 forced,\n256: auto without the L2 "
-           "prefetch hint; 1024: v2 auto); +=: auto with y_add 1; us1: "
-           "auto, one launch between events;\n/copy: floor (bytes / "
-           "copy bandwidth) over time\n");
-    printf("  in x out     m  floor     0    16    32    64    96   128"
-           "   256  1024    +=    us1  0/copy best/copy v2/copy\n");
+           "(0: auto, 16: auto with the counter reduction, k: k CTAs "
+           "along K);\n+=: auto with y_add 1; us1: auto, one launch "
+           "between events; /copy: floor (bytes / copy bandwidth) over "
+           "time\n");
+    printf("  in x out     m  floor     0    16     1     2     4     8"
+           "    +=    us1  0/copy best/copy\n");
     for (size_t i = 0; i < rows.size(); i++) {
         const struct row  *r = &rows[i];
         double             best = r->us[0];
@@ -684,9 +664,8 @@ main(int argc, char **argv)
         for (int v = 0; v < N_TIME_KS; v++) {
             printf(" %5.1f", r->us[v]);
         }
-        printf(" %5.1f %6.2f  %6.3f %6.3f  %6.3f\n", r->us_add, r->us1,
-               r->floor_us / r->us[0], r->floor_us / best,
-               r->floor_us / r->us[N_TIME_KS - 1]);
+        printf(" %5.1f %6.2f  %6.3f %6.3f\n", r->us_add, r->us1,
+               r->floor_us / r->us[0], r->floor_us / best);
     }
     printf("copy %.0f GB/s; checks: %d failed\n", copy_gbs, failures);
     return failures ? 1 : 0;
