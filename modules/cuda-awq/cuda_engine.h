@@ -143,7 +143,8 @@ struct cuda_graphs {
 };
 
 /* LMD_CUDA_PROFILE=1: every step runs eagerly with an event after each
- * launch, and close logs the time per kind of launch. */
+ * launch, and close logs the time per kind of launch, decode steps and
+ * the others (prompt chunks, mixed steps) apart. */
 enum cuda_prof_op {
     CUDA_PROF_EMBED = 0, CUDA_PROF_NORM, CUDA_PROF_QKV, CUDA_PROF_ROPE,
     CUDA_PROF_ATTN, CUDA_PROF_WO, CUDA_PROF_GATE_UP, CUDA_PROF_SILU,
@@ -153,9 +154,9 @@ enum cuda_prof_op {
 struct cuda_prof {
     int             on;
     cudaEvent_t     ev[2];
-    double          ms[CUDA_PROF_N];
-    uint64_t        calls[CUDA_PROF_N];
-    uint64_t        steps;
+    int             kind;       /* of the step running: 1 decode */
+    double          ms[2][CUDA_PROF_N];
+    uint64_t        steps[2];
 };
 
 struct cuda_engine {
@@ -187,20 +188,6 @@ struct cuda_engine {
     float                      *inv_freq_tmp;  /* host [head_dim / 2] */
 };
 
-
-/*
- * Kernels still being written (issue 6): the prefill attention
- * (cuda_attention.cu) and the sampling kernels (cuda_sample.cu).  Until
- * their files are in the build these symbols are NULL, and the engine
- * takes the generic attention for prefill steps and reports no
- * LMD_ENGINE_CAP_SAMPLE (the core samples on the host).  CUDA_HAVE(f)
- * says whether kernel f is in this build.
- */
-#pragma weak cuda_attention
-#pragma weak cuda_attention_work_bytes
-#pragma weak cuda_sample
-#pragma weak cuda_sample_work_bytes
-#define CUDA_HAVE(f)    (&(f) != NULL)
 
 /* cuda_arena.c */
 int   cuda_arena_init(struct cuda_arena *a, size_t size, char *err,

@@ -212,8 +212,7 @@ cuda_prof_mark(struct cuda_engine *e, int op)
     cudaEventRecord(e->prof.ev[1], e->stream);
     cudaEventSynchronize(e->prof.ev[1]);
     cudaEventElapsedTime(&ms, e->prof.ev[0], e->prof.ev[1]);
-    e->prof.ms[op] += ms;
-    e->prof.calls[op]++;
+    e->prof.ms[e->prof.kind][op] += ms;
     cudaEventRecord(e->prof.ev[0], e->stream);
 }
 
@@ -221,27 +220,33 @@ cuda_prof_mark(struct cuda_engine *e, int op)
 void
 cuda_prof_report(struct cuda_engine *e)
 {
-    char    line[1024];
-    size_t  n = 0;
-    double  total = 0;
-    int     i;
+    static const char  *kinds[2] = { "prompt/mixed", "decode" };
+    char                line[1024];
+    size_t              n;
+    double              total, steps;
+    int                 i, k;
 
     if (!e->prof.on) {
         return;
     }
-    for (i = 0; i < CUDA_PROF_N; i++) {
-        total += e->prof.ms[i];
-    }
-    for (i = 0; i < CUDA_PROF_N && n < sizeof(line); i++) {
-        n += (size_t) snprintf(line + n, sizeof(line) - n, " %s %.3f",
-                               cuda_prof_names[i], e->prof.steps
-                               ? e->prof.ms[i] / (double) e->prof.steps : 0);
-    }
-    if (e->host != NULL && e->host->log != NULL) {
-        e->host->log(LMD_HOST_LOG_NOTICE, "cuda-awq: profile: %llu steps, "
-                     "%.3f ms a step:%s (ms a step)",
-                     (unsigned long long) e->prof.steps, e->prof.steps
-                     ? total / (double) e->prof.steps : 0, line);
+    for (k = 0; k < 2; k++) {
+        steps = (double) e->prof.steps[k];
+        if (steps == 0 || e->host == NULL || e->host->log == NULL) {
+            continue;
+        }
+        total = 0;
+        n = 0;
+        for (i = 0; i < CUDA_PROF_N; i++) {
+            total += e->prof.ms[k][i];
+            if (n < sizeof(line)) {
+                n += (size_t) snprintf(line + n, sizeof(line) - n,
+                                       " %s %.3f", cuda_prof_names[i],
+                                       e->prof.ms[k][i] / steps);
+            }
+        }
+        e->host->log(LMD_HOST_LOG_NOTICE, "cuda-awq: profile: %.0f %s "
+                     "steps, %.3f ms a step:%s (ms a step)", steps,
+                     kinds[k], total / steps, line);
     }
     cudaEventDestroy(e->prof.ev[0]);
     cudaEventDestroy(e->prof.ev[1]);
@@ -251,15 +256,25 @@ cuda_prof_report(struct cuda_engine *e)
 
 /* ------------------------------------------------------------ the layers */
 
-/* Attention of one layer: the decode kernel for decode steps it takes,
- * the fast kernels for the others, or the generic one for the shapes
- * they do not take (attn_generic 1: decided at the first call, when they
- * refuse without a launch error; 2: LMD_CUDA_ATTENTION=generic, for
- * every step). */
+/* Attention of one layer: the tensor-core kernel (cuda_attention.cu)
+ * for every step it takes, the decode kernel for the decode steps of the
+ * head dims it does not (256), the generic one for the rest
+ * (attn_generic 1: the fast kernels refused at the first call, without a
+ * launch error; 2: LMD_CUDA_ATTENTION=generic, for every step). */
 static int
 cuda_attend(struct cuda_engine *e, const struct cuda_step *st,
     uint32_t layer)
 {
+    if (e->attn_generic == 0) {
+        if (cuda_attention(e->act, e->a.q, &e->kv, layer, st, &e->d,
+                           e->a.att, e->a.att_work, e->stream) == 0)
+        {
+            return 0;
+        }
+        if (cudaPeekAtLastError() != cudaSuccess) {
+            return -1;
+        }
+    }
     if (e->attn_generic != 2 && st->decode
         && cuda_attention_decode(e->act, e->a.q, &e->kv, layer, st, &e->d,
                                  e->a.att, e->a.dec_work, e->stream) == 0)
@@ -269,15 +284,7 @@ cuda_attend(struct cuda_engine *e, const struct cuda_step *st,
     if (cudaPeekAtLastError() != cudaSuccess) {
         return -1;
     }
-    if (!e->attn_generic && CUDA_HAVE(cuda_attention)) {
-        if (cuda_attention(e->act, e->a.q, &e->kv, layer, st, &e->d,
-                           e->a.att, e->a.att_work, e->stream) == 0)
-        {
-            return 0;
-        }
-        if (cudaPeekAtLastError() != cudaSuccess) {
-            return -1;
-        }
+    if (e->attn_generic == 0) {
         e->attn_generic = 1;
     }
     return cuda_attention_generic(e->act, e->a.q, &e->kv, layer, st, &e->d,
@@ -309,7 +316,8 @@ cuda_layers(struct cuda_engine *e, const struct cuda_step *st, uint32_t l,
     } while (0)
 
     if (e->prof.on) {
-        e->prof.steps++;
+        e->prof.kind = st->decode ? 1 : 0;
+        e->prof.steps[e->prof.kind]++;
         cudaEventRecord(e->prof.ev[0], s);
     }
     CUDA_RUN(cuda_embed(act, e->w.embed, st, a->x, d->hidden, s),
@@ -502,16 +510,13 @@ cuda_sample_launch(struct cuda_engine *e, const struct lmd_sample_req *req,
     if (rc != cudaSuccess) {
         return cuda_fail(err, errlen, "copying the sampling settings", rc);
     }
-    if (!CUDA_HAVE(cuda_sample)
-        || cuda_sample(e->a.logits, n, e->d.vocab,
-                    (const struct cuda_sample_row *) (void *) (m->dev
-                                                               + m->o_rows),
-                    (const int32_t *) (void *) (m->dev + m->o_hist),
-                    (const struct cuda_logit_bias *) (void *) (m->dev
-                                                               + m->o_bias),
-                    (int32_t *) (void *) (m->dev + m->o_ids),
-                    want_lps ? (float *) (void *) (m->dev + m->o_lps) : NULL,
-                    m->work, e->stream) != 0)
+    if (cuda_sample(e->a.logits, n, e->d.vocab,
+            (const struct cuda_sample_row *) (void *) (m->dev + m->o_rows),
+            (const int32_t *) (void *) (m->dev + m->o_hist),
+            (const struct cuda_logit_bias *) (void *) (m->dev + m->o_bias),
+            (int32_t *) (void *) (m->dev + m->o_ids),
+            want_lps ? (float *) (void *) (m->dev + m->o_lps) : NULL,
+            m->work, e->stream) != 0)
     {
         return cuda_fail(err, errlen, "the sampling kernels",
                          cudaGetLastError());

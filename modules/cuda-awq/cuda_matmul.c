@@ -61,7 +61,7 @@ cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
         a.out = (int) w->rows;
         a.group = (int) w->group;
         a.ksteps = 0;
-        if (m > 16 && CUDA_HAVE(awq_gemm)) {
+        if (m > 16) {
             a.work = e->a.gemm_work;
             if (awq_gemm(&a, e->stream) == 0) {
                 return 0;

@@ -192,7 +192,7 @@ cuda_memory(void *engine, struct lmd_engine_memory *mem)
     mem->kv_bytes_per_token = (uint64_t) 2 * e->n_layers * e->d.kv_dim * 2;
     mem->vocab_size = e->d.vocab;
     mem->max_context = e->cfg.max_position;
-    mem->caps = CUDA_HAVE(cuda_sample) ? LMD_ENGINE_CAP_SAMPLE : 0;
+    mem->caps = LMD_ENGINE_CAP_SAMPLE;
     return LMD_MODULE_OK;
 }
 

@@ -91,17 +91,15 @@ cuda_acts_layout(const struct cuda_engine *e, struct cuda_acts *a,
     CUDA_CARVE(gu, (size_t) t * 2 * d->inter * 2);
     CUDA_CARVE(h, (size_t) t * d->inter * 2);
     CUDA_CARVE(logits, (size_t) l * d->vocab * 4);
-    CUDA_CARVE(att_work, CUDA_HAVE(cuda_attention_work_bytes)
-                         ? cuda_attention_work_bytes(t, n_seqs, d) : 0);
+    CUDA_CARVE(att_work, cuda_attention_work_bytes(t, n_seqs, d));
     CUDA_CARVE(dec_work, cuda_attention_decode_work_bytes(n_seqs, d));
     cuda_awq_extent(e, &in, &out);
     CUDA_CARVE(gemv_work, in > 0 ? awq_gemv_work_bytes(16, in, out)
                                  : awq_gemv_work_bytes(0, 0, 0));
-    CUDA_CARVE(gemm_work, in > 0 && CUDA_HAVE(awq_gemm_work_bytes)
-                          ? awq_gemm_work_bytes((int) t, in, out) : 0);
+    CUDA_CARVE(gemm_work, in > 0 ? awq_gemm_work_bytes((int) t, in, out)
+                                 : 0);
     CUDA_CARVE(blas_work, CUDA_BLAS_WORKSPACE);
-    CUDA_CARVE(sample_work, CUDA_HAVE(cuda_sample_work_bytes)
-                            ? cuda_sample_work_bytes(l, d->vocab) : 0);
+    CUDA_CARVE(sample_work, cuda_sample_work_bytes(l, d->vocab));
 
 #undef CUDA_CARVE
 

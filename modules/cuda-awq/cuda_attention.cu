@@ -1,0 +1,600 @@
+/*
+ * cuda_attention.cu -- paged attention for prompt chunks and mixed steps
+ * (flash-style: tiles of query rows against tiles of cached positions on
+ * tensor cores, online softmax), head_dim 64 or 128.
+ *
+ * Plan.  A CTA of 4 warps takes one (sequence, query head, tile of 64 new
+ * tokens); each warp owns 16 of the rows.  The tile's queries sit in
+ * shared memory; the positions the tile attends to (the cached prefix
+ * and the new tokens up to the tile's last one, or the sliding window)
+ * stream through in tiles of 64 keys and values, double-buffered with
+ * cp.async, gathered row by row through the block table, so a block
+ * size below 64 costs nothing more than a table read per row.  Per key
+ * tile a warp computes S = Q K^T (mma.m16n8k16, f32), masks it (causal,
+ * window), updates its rows' running max and sum (f32, base-2 exponent)
+ * and adds P V, P rounded to the act type straight from the S registers
+ * (the accumulator layout of S is the operand layout of P).  The output
+ * is rounded once at the end.
+ *
+ * A warp with no valid rows (a sequence of fewer new tokens than the
+ * tile, e.g. the one-token sequences of a mixed prefill+decode step)
+ * only helps to load; rows past the sequence's tokens are computed on
+ * zeros and never stored.
+ *
+ * Shared memory rows are XOR-swizzled in 16-byte chunks (chunk ^ row % 8)
+ * so that ldmatrix's 8 rows of one chunk hit 8 distinct bank groups.
+ *
+ * Decode steps go to cuda_attn_decode.cu (cuda_forward.c tries it
+ * first); this kernel takes them too, one valid row per tile.
+ */
+
+#include "cuda_kernels.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+
+#define ATT_BM          64          /* query rows per CTA */
+#define ATT_BN          64          /* positions per key tile */
+#define ATT_WARPS       4
+#define ATT_THREADS     (ATT_WARPS * 32)
+#define ATT_LOG2E       1.4426950408889634f
+
+
+/* ------------------------------------------------------------------------
+ * Small pieces: 16-byte async copies, ldmatrix, mma
+ * ------------------------------------------------------------------------ */
+
+static __device__ __forceinline__ uint32_t
+att_smem(const void *p)
+{
+    return (uint32_t) __cvta_generic_to_shared(p);
+}
+
+
+/* 16 bytes from src to dst, or 16 zero bytes when !valid. */
+static __device__ __forceinline__ void
+att_cp16(uint32_t dst, const void *src, bool valid)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                 :: "r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+
+
+static __device__ __forceinline__ void
+att_commit(void)
+{
+    asm volatile("cp.async.commit_group;" ::: "memory");
+}
+
+
+static __device__ __forceinline__ void
+att_wait_all(void)
+{
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+}
+
+
+static __device__ __forceinline__ void
+att_ldsm4(uint32_t *d, uint32_t addr)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 "
+                 "{%0, %1, %2, %3}, [%4];"
+                 : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+                 : "r"(addr));
+}
+
+
+static __device__ __forceinline__ void
+att_ldsm4_t(uint32_t *d, uint32_t addr)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 "
+                 "{%0, %1, %2, %3}, [%4];"
+                 : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+                 : "r"(addr));
+}
+
+
+/* The act type's pieces: mma on 16-bit operands with f32 accumulation,
+ * packing two f32 into one operand register, storing two outputs. */
+template <typename T> struct att_t;
+
+template <> struct att_t<__half> {
+    static __device__ __forceinline__ void
+    mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                     "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                     "{%0, %1, %2, %3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]),
+                       "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+        __half2  h = __floats2half2_rn(lo, hi);
+        return *reinterpret_cast<uint32_t *>(&h);
+    }
+    static __device__ __forceinline__ __half one(float v) {
+        return __float2half_rn(v);
+    }
+};
+
+template <> struct att_t<__nv_bfloat16> {
+    static __device__ __forceinline__ void
+    mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                     "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                     "{%0, %1, %2, %3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]),
+                       "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+        __nv_bfloat162  h = __floats2bfloat162_rn(lo, hi);
+        return *reinterpret_cast<uint32_t *>(&h);
+    }
+    static __device__ __forceinline__ __nv_bfloat16 one(float v) {
+        return __float2bfloat16_rn(v);
+    }
+};
+
+
+/* Byte offset of (row, 16-byte chunk) in a swizzled tile of rows of
+ * HD elements. */
+template <int HD>
+static __device__ __forceinline__ uint32_t
+att_off(uint32_t row, uint32_t chunk)
+{
+    return row * (HD * 2) + ((chunk ^ (row & 7)) << 4);
+}
+
+
+/* ------------------------------------------------------------------------
+ * The kernel
+ * ------------------------------------------------------------------------ */
+
+#define ATT_MAX_PARTS   32
+#define ATT_MAX_SMS     256         /* work is sized for this many */
+
+struct att_args {
+    const void      *q;
+    const void      *cache;
+    void            *out;
+    struct cuda_kv   kv;
+    uint32_t         layer;
+    const uint32_t  *seq_start;
+    const uint32_t  *seq_ctx;
+    const uint32_t  *block_table;
+    uint32_t         max_blocks;
+    uint32_t         n_heads;
+    uint32_t         group;         /* query heads per KV head */
+    uint32_t         n_kv_heads;
+    uint32_t         window;
+    float            scale_log2;    /* att_scale * log2(e) */
+    uint32_t         parts;         /* key-range parts; 1: no split */
+    uint32_t         row_tiles;     /* gridDim.x / parts */
+    float           *part_o;        /* parts > 1: [slot][HD] unscaled */
+    float           *part_ml;       /* [slot][2]: running max, sum */
+};
+
+
+/* Issues the copies of key and value tile `base` (positions base ..
+ * base + ATT_BN - 1; those outside lo .. hi are zero, their blocks never
+ * looked up: a window's old blocks may be gone) into ks, vs. */
+template <int HD>
+static __device__ __forceinline__ void
+att_load_kv(const struct att_args &a, const char *head_k, uint32_t seq,
+    uint32_t base, uint32_t lo, uint32_t hi, uint32_t ks, uint32_t vs)
+{
+    constexpr uint32_t  CH = HD / 8;            /* chunks per row */
+    const uint32_t     *bt = a.block_table + (size_t) seq * a.max_blocks;
+    uint32_t            bs = a.kv.block_size, i, row, ch, p;
+    bool                in;
+    size_t              v_off = (size_t) a.n_kv_heads * bs * HD * 2;
+    const char         *src;
+
+    for (i = threadIdx.x; i < ATT_BN * CH; i += ATT_THREADS) {
+        row = i / CH;
+        ch = i % CH;
+        p = base + row;
+        in = p >= lo && p <= hi;
+        src = head_k;
+        if (in) {
+            src = head_k + ((size_t) bt[p / bs] * a.kv.block_stride
+                            + (size_t) (p % bs) * HD) * 2 + ch * 16;
+        }
+        att_cp16(ks + att_off<HD>(row, ch), src, in);
+        att_cp16(vs + att_off<HD>(row, ch), src + v_off, in);
+    }
+}
+
+
+/* Row r of a tile is (new token r / group, query head kv_head * group +
+ * r % group): the query heads sharing a KV head share its key and value
+ * tiles, so a decode step of a GQA model fills group rows of one tile
+ * and reads each cached position once per KV head. */
+template <typename T, int HD>
+static __global__ void __launch_bounds__(ATT_THREADS)
+att_kernel(const struct att_args a)
+{
+    constexpr uint32_t  CH = HD / 8;
+    constexpr uint32_t  TILE = ATT_BN * HD * 2;         /* bytes */
+    extern __shared__ __align__(128) char att_sm[];     /* Q | K0 K1 | V0 V1 */
+    uint32_t            seq = blockIdx.z, kvh = blockIdx.y;
+    uint32_t            rt = blockIdx.x / a.parts, part = blockIdx.x % a.parts;
+    uint32_t            warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    uint32_t            g = lane / 4, c = lane % 4, G = a.group;
+    uint32_t            row0, n_new, first, n_rows, r0, q_lo, q_hi;
+    uint32_t            lo, hi, tlo, n_tiles, per, t0, t1;
+    uint32_t            base, it, i, j, kk, row, ch, tok;
+    uint32_t            qs, ks0, vs0, ks, vs, rp[2];
+    const char         *head_k, *src;
+    float               o[HD / 8][4], s[ATT_BN / 8][4];
+    float               m[2] = { -INFINITY, -INFINITY }, l[2] = { 0, 0 };
+    bool                busy;
+
+    row0 = a.seq_start[seq];
+    n_new = a.seq_start[seq + 1] - row0;
+    r0 = rt * ATT_BM;                       /* the tile's first row */
+    if (r0 >= n_new * G) {
+        return;
+    }
+    first = a.seq_ctx[seq] - n_new;         /* position of new token 0 */
+    n_rows = min(n_new * G - r0, (uint32_t) ATT_BM);
+    q_lo = first + r0 / G;                  /* the tile's first position */
+    q_hi = first + (r0 + n_rows - 1) / G;   /* and last one */
+    lo = a.window > 0 && q_lo + 1 > a.window ? q_lo + 1 - a.window : 0;
+    hi = q_hi;
+    tlo = lo & ~(uint32_t) (ATT_BN - 1);    /* tiles start aligned */
+    n_tiles = (hi - tlo) / ATT_BN + 1;
+    per = (n_tiles + a.parts - 1) / a.parts;
+    t0 = min(part * per, n_tiles);
+    t1 = min(t0 + per, n_tiles);
+    busy = warp * 16 < n_rows;
+
+    qs = att_smem(att_sm);
+    ks0 = qs + ATT_BM * HD * 2;
+    vs0 = ks0 + 2 * TILE;
+    head_k = (const char *) a.cache
+             + ((size_t) a.layer * a.kv.layer_stride
+                + (size_t) kvh * a.kv.block_size * HD) * 2;
+
+    /* The query rows, those past the sequence's tokens zero. */
+    for (i = threadIdx.x; i < ATT_BM * CH; i += ATT_THREADS) {
+        row = i / CH;
+        ch = i % CH;
+        j = r0 + min(row, n_rows - 1);
+        src = (const char *) a.q
+              + (((size_t) row0 + j / G) * a.n_heads + kvh * G + j % G)
+                * HD * 2 + ch * 16;
+        att_cp16(qs + att_off<HD>(row, ch), src, row < n_rows);
+    }
+    if (t0 < t1) {
+        att_load_kv<HD>(a, head_k, seq, tlo + t0 * ATT_BN, lo, hi, ks0, vs0);
+    }
+    att_commit();
+
+    for (i = 0; i < HD / 8; i++) {
+        o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    }
+    /* This thread's two rows' positions (rows g and g + 8 of the warp);
+     * rows past the tokens take the last valid one (never stored). */
+    rp[0] = first + (r0 + min(warp * 16 + g, n_rows - 1)) / G;
+    rp[1] = first + (r0 + min(warp * 16 + g + 8, n_rows - 1)) / G;
+
+    for (it = t0; it < t1; it++) {
+        base = tlo + it * ATT_BN;
+        att_wait_all();
+        __syncthreads();
+        if (it + 1 < t1) {
+            att_load_kv<HD>(a, head_k, seq, base + ATT_BN, lo, hi,
+                            ks0 + ((it + 1 - t0) & 1) * TILE,
+                            vs0 + ((it + 1 - t0) & 1) * TILE);
+            att_commit();
+        }
+        if (!busy) {
+            continue;
+        }
+        ks = ks0 + ((it - t0) & 1) * TILE;
+        vs = vs0 + ((it - t0) & 1) * TILE;
+
+        /* S = Q K^T for the warp's 16 rows and the tile's 64 keys. */
+        for (j = 0; j < ATT_BN / 8; j++) {
+            s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+        }
+#pragma unroll
+        for (kk = 0; kk < HD / 16; kk++) {
+            uint32_t  qa[4];
+
+            att_ldsm4(qa, qs + att_off<HD>(warp * 16 + lane % 16,
+                                           kk * 2 + lane / 16));
+#pragma unroll
+            for (j = 0; j < ATT_BN / 8; j += 2) {
+                uint32_t  kb[4];
+
+                att_ldsm4(kb, ks + att_off<HD>(j * 8 + (lane / 16) * 8
+                                               + lane % 8,
+                                               kk * 2 + (lane / 8) % 2));
+                att_t<T>::mma(s[j], qa, kb[0], kb[1]);
+                att_t<T>::mma(s[j + 1], qa, kb[2], kb[3]);
+            }
+        }
+
+        /* Mask, then the online softmax of each of the two rows. */
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float  mx = -INFINITY, mu, corr, sum = 0.0f;
+            uint32_t  wlo = a.window > 0 && rp[r] + 1 > a.window
+                            ? rp[r] + 1 - a.window : 0;
+
+#pragma unroll
+            for (j = 0; j < ATT_BN / 8; j++) {
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    uint32_t  p = base + j * 8 + c * 2 + e;
+                    float     v = s[j][r * 2 + e] * a.scale_log2;
+
+                    v = p <= rp[r] && p >= wlo ? v : -INFINITY;
+                    s[j][r * 2 + e] = v;
+                    mx = fmaxf(mx, v);
+                }
+            }
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            mx = fmaxf(mx, m[r]);
+            mu = mx == -INFINITY ? 0.0f : mx;   /* all masked so far */
+            corr = exp2f(m[r] - mu);            /* 0 when m was -inf */
+            m[r] = mx;
+#pragma unroll
+            for (j = 0; j < ATT_BN / 8; j++) {
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    float  w = exp2f(s[j][r * 2 + e] - mu);
+
+                    s[j][r * 2 + e] = w;
+                    sum += w;
+                }
+            }
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            l[r] = l[r] * corr + sum;
+#pragma unroll
+            for (i = 0; i < HD / 8; i++) {
+                o[i][r * 2] *= corr;
+                o[i][r * 2 + 1] *= corr;
+            }
+        }
+
+        /* O += P V, P from the S registers 16 keys at a time. */
+#pragma unroll
+        for (kk = 0; kk < ATT_BN / 16; kk++) {
+            uint32_t  pa[4];
+
+            pa[0] = att_t<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+            pa[1] = att_t<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+            pa[2] = att_t<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            pa[3] = att_t<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+            for (j = 0; j < HD / 8; j += 2) {
+                uint32_t  vb[4];
+
+                att_ldsm4_t(vb, vs + att_off<HD>(kk * 16 + ((lane / 8) % 2)
+                                                 * 8 + lane % 8,
+                                                 j + lane / 16));
+                att_t<T>::mma(o[j], pa, vb[0], vb[1]);
+                att_t<T>::mma(o[j + 1], pa, vb[2], vb[3]);
+            }
+        }
+    }
+
+    if (!busy) {
+        return;
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        uint32_t  t = warp * 16 + g + r * 8;
+        float     inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+        size_t    slot;
+        T        *dst;
+
+        if (t >= n_rows) {
+            continue;
+        }
+        if (a.parts > 1) {
+            /* This part's unscaled output, max and sum, for the combine */
+            slot = ((((size_t) seq * a.n_kv_heads + kvh) * a.row_tiles + rt)
+                    * a.parts + part) * ATT_BM + t;
+            float  *po = a.part_o + slot * HD;
+#pragma unroll
+            for (j = 0; j < HD / 8; j++) {
+                *reinterpret_cast<float2 *>(po + j * 8 + c * 2) =
+                    make_float2(o[j][r * 2], o[j][r * 2 + 1]);
+            }
+            if (c == 0) {
+                *reinterpret_cast<float2 *>(a.part_ml + slot * 2) =
+                    make_float2(m[r], l[r]);
+            }
+            continue;
+        }
+        tok = (r0 + t) / G;
+        dst = (T *) a.out + (((size_t) row0 + tok) * a.n_heads + kvh * G
+                             + (r0 + t) % G) * HD;
+#pragma unroll
+        for (j = 0; j < HD / 8; j++) {
+            *reinterpret_cast<uint32_t *>(dst + j * 8 + c * 2) =
+                att_t<T>::pack(o[j][r * 2] * inv, o[j][r * 2 + 1] * inv);
+        }
+    }
+}
+
+
+/* Combines the parts of a split step in part order (deterministic): one
+ * warp per row, lanes over head_dim. */
+template <typename T, int HD>
+static __global__ void __launch_bounds__(128)
+att_combine(const struct att_args a)
+{
+    uint32_t  seq = blockIdx.z, kvh = blockIdx.y, G = a.group;
+    uint32_t  rg = blockIdx.x * 4 + threadIdx.x / 32, lane = threadIdx.x % 32;
+    uint32_t  row0, n_new, rt, t, p, i;
+    size_t    slot;
+    float     mx = -INFINITY, sum = 0.0f, w, acc[HD / 32];
+    T        *dst;
+
+    row0 = a.seq_start[seq];
+    n_new = a.seq_start[seq + 1] - row0;
+    if (rg >= n_new * G) {
+        return;
+    }
+    rt = rg / ATT_BM;
+    t = rg % ATT_BM;
+    slot = (((size_t) seq * a.n_kv_heads + kvh) * a.row_tiles + rt)
+           * a.parts * ATT_BM + t;
+    for (p = 0; p < a.parts; p++) {
+        mx = fmaxf(mx, a.part_ml[(slot + (size_t) p * ATT_BM) * 2]);
+    }
+    for (i = 0; i < HD / 32; i++) {
+        acc[i] = 0.0f;
+    }
+    for (p = 0; p < a.parts; p++) {
+        const float  *ml = a.part_ml + (slot + (size_t) p * ATT_BM) * 2;
+        const float  *po = a.part_o + (slot + (size_t) p * ATT_BM) * HD;
+
+        if (ml[1] == 0.0f) {
+            continue;                       /* an empty part */
+        }
+        w = exp2f(ml[0] - mx);
+        sum += ml[1] * w;
+        for (i = 0; i < HD / 32; i++) {
+            acc[i] += po[i * 32 + lane] * w;
+        }
+    }
+    dst = (T *) a.out + (((size_t) row0 + rg / G) * a.n_heads + kvh * G
+                         + rg % G) * HD;
+    for (i = 0; i < HD / 32; i++) {
+        dst[i * 32 + lane] = att_t<T>::one(acc[i] / sum);
+    }
+}
+
+
+static int
+att_sms(void)
+{
+    static int  sms;
+    int         dev;
+
+    if (sms == 0) {
+        if (cudaGetDevice(&dev) != cudaSuccess
+            || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount,
+                                      dev) != cudaSuccess)
+        {
+            sms = 108;
+        }
+        sms = sms < ATT_MAX_SMS ? sms : ATT_MAX_SMS;
+    }
+    return sms;
+}
+
+
+/* Parts of the key range: enough CTAs for one wave of two per SM.  For
+ * decode steps this depends on n_seqs alone (a captured graph keeps it
+ * while the contexts grow; any number of parts gives the same result).
+ * parts > 1 only where ctas * parts <= 2 * ATT_MAX_SMS, which bounds the
+ * partials cuda_attention_work_bytes() holds. */
+static uint32_t
+att_parts(const struct cuda_step *st, uint32_t ctas)
+{
+    uint32_t  p = 2u * (uint32_t) att_sms() / ctas, cap;
+
+    if (!st->decode) {
+        cap = (st->max_ctx + 2 * ATT_BN - 1) / (2 * ATT_BN);
+        p = p < cap ? p : cap;      /* two key tiles a part at least */
+    }
+    return p < 1 ? 1 : p > ATT_MAX_PARTS ? ATT_MAX_PARTS : p;
+}
+
+
+template <typename T, int HD>
+static int
+att_launch(struct att_args &a, const struct cuda_step *st, float *work,
+    cudaStream_t s)
+{
+    size_t  smem = (size_t) (ATT_BM + 4 * ATT_BN) * HD * 2;
+    dim3    grid(1, a.n_kv_heads, st->n_seqs);
+
+    a.row_tiles = (st->max_seq_tokens * a.group + ATT_BM - 1) / ATT_BM;
+    a.parts = work != NULL ? att_parts(st, a.row_tiles * a.n_kv_heads
+                                           * st->n_seqs) : 1;
+    a.part_o = work;
+    a.part_ml = work + (size_t) 2 * ATT_MAX_SMS * ATT_BM * HD;
+    grid.x = a.row_tiles * a.parts;
+    if (cudaFuncSetAttribute(att_kernel<T, HD>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int) smem) != cudaSuccess)
+    {
+        return -1;
+    }
+    att_kernel<T, HD><<<grid, ATT_THREADS, smem, s>>>(a);
+    if (a.parts > 1) {
+        grid.x = (a.row_tiles * ATT_BM + 3) / 4;
+        att_combine<T, HD><<<grid, 128, 0, s>>>(a);
+    }
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
+
+
+extern "C" int
+cuda_attention(int act, const void *q, const struct cuda_kv *kv,
+    uint32_t layer, const struct cuda_step *st, const struct cuda_dims *d,
+    void *out, void *work, cudaStream_t s)
+{
+    struct att_args  a;
+
+    if (q == NULL || out == NULL || kv == NULL || kv->data == NULL
+        || st == NULL || d == NULL || d->n_kv_heads == 0
+        || d->n_heads % d->n_kv_heads != 0
+        || (d->head_dim != 64 && d->head_dim != 128)
+        || (act != CUDA_ACT_F16 && act != CUDA_ACT_BF16)
+        || st->n_seqs > 65535 || d->n_kv_heads > 65535)
+    {
+        return -1;
+    }
+    if (st->n_tokens == 0) {
+        return 0;
+    }
+    a.q = q;
+    a.cache = kv->data;
+    a.out = out;
+    a.kv = *kv;
+    a.layer = layer;
+    a.seq_start = st->seq_start;
+    a.seq_ctx = st->seq_ctx;
+    a.block_table = st->block_table;
+    a.max_blocks = st->max_blocks;
+    a.n_heads = d->n_heads;
+    a.group = d->n_heads / d->n_kv_heads;
+    a.n_kv_heads = d->n_kv_heads;
+    a.window = d->window;
+    a.scale_log2 = d->att_scale * ATT_LOG2E;
+    if (act == CUDA_ACT_F16) {
+        return d->head_dim == 64
+               ? att_launch<__half, 64>(a, st, (float *) work, s)
+               : att_launch<__half, 128>(a, st, (float *) work, s);
+    }
+    return d->head_dim == 64
+           ? att_launch<__nv_bfloat16, 64>(a, st, (float *) work, s)
+           : att_launch<__nv_bfloat16, 128>(a, st, (float *) work, s);
+}
+
+
+/* The partials of a split launch: at most 2 * ATT_MAX_SMS CTAs of
+ * ATT_BM rows, each an f32 output row and its max and sum. */
+extern "C" size_t
+cuda_attention_work_bytes(uint32_t max_tokens, uint32_t max_seqs,
+    const struct cuda_dims *d)
+{
+    (void) max_tokens;
+    (void) max_seqs;
+    return (size_t) 2 * ATT_MAX_SMS * ATT_BM * (d->head_dim + 2)
+           * sizeof(float);
+}
