@@ -45,6 +45,7 @@
  */
 
 #include "awq_kernels.h"
+#include "cuda_pdl.cuh"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -222,6 +223,9 @@ static __global__ void __launch_bounds__(AWQ_THREADS, NB == 1 ? 4 : 3)
 awq_gemv_kernel(const struct awq_args a, unsigned *cnt, float *part,
     int cluster)
 {
+    pdl_wait();                 /* cuda_pdl.cuh */
+    pdl_trigger();
+
     constexpr int  R = 8 * NB;              /* x rows staged (m padded) */
     constexpr int  XB = 64 * R;             /* x bytes of a stage */
     constexpr int  SB = AWQ_SB(NB);
@@ -580,24 +584,26 @@ awq_launch(const struct awq_args *a, int dev, int knob, cudaStream_t s)
     dim3  grid(ntiles, kb);
 
     if (kb == 1 || !cluster) {
-        awq_gemv_kernel<NB><<<grid, AWQ_THREADS, AWQ_SMEM(NB), s>>>(*a, cnt,
-                                                                  part, 0);
+        pdl_launch(awq_gemv_kernel<NB>, grid, AWQ_THREADS, AWQ_SMEM(NB), s, *a,
+            cnt, part, 0);
         return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
     }
 
     cudaLaunchConfig_t   cfg = {};
-    cudaLaunchAttribute  at[1];
+    cudaLaunchAttribute  at[2];
 
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = 1;
     at[0].val.clusterDim.y = kb;
     at[0].val.clusterDim.z = 1;
+    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[1].val.programmaticStreamSerializationAllowed = 1;
     cfg.gridDim = grid;
     cfg.blockDim = dim3(AWQ_THREADS);
     cfg.dynamicSmemBytes = AWQ_SMEM(NB);
     cfg.stream = s;
     cfg.attrs = at;
-    cfg.numAttrs = 1;
+    cfg.numAttrs = pdl_on() ? 2 : 1;
     rc = cudaLaunchKernelEx(&cfg, awq_gemv_kernel<NB>, *a, cnt, part, 1);
     return rc == cudaSuccess ? 0 : -1;
 }

@@ -7,9 +7,10 @@
  * tokens); each warp owns 16 of the rows.  The tile's queries sit in
  * shared memory; the positions the tile attends to (the cached prefix
  * and the new tokens up to the tile's last one, or the sliding window)
- * stream through in tiles of 64 keys and values, double-buffered with
- * cp.async, gathered row by row through the block table, so a block
- * size below 64 costs nothing more than a table read per row.  Per key
+ * stream through in tiles of 64 keys and values, ATT_STAGES - 1 tiles in
+ * flight by cp.async while one is used, gathered row by row through the
+ * block table, so a block size below 64 costs nothing more than a table
+ * read per row.  Per key
  * tile a warp computes S = Q K^T (mma.m16n8k16, f32), masks it (causal,
  * window), updates its rows' running max and sum (f32, base-2 exponent)
  * and adds P V, P rounded to the act type straight from the S registers
@@ -29,6 +30,7 @@
  */
 
 #include "cuda_kernels.h"
+#include "cuda_pdl.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -39,6 +41,7 @@
 #define ATT_BN          64          /* positions per key tile */
 #define ATT_WARPS       4
 #define ATT_THREADS     (ATT_WARPS * 32)
+#define ATT_STAGES      3           /* key/value tiles in flight + 1 */
 #define ATT_LOG2E       1.4426950408889634f
 
 
@@ -69,10 +72,12 @@ att_commit(void)
 }
 
 
+/* Waits until at most N of this thread's copy groups are in flight. */
+template <int N>
 static __device__ __forceinline__ void
-att_wait_all(void)
+att_wait(void)
 {
-    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
 }
 
 
@@ -217,9 +222,12 @@ template <typename T, int HD>
 static __global__ void __launch_bounds__(ATT_THREADS)
 att_kernel(const struct att_args a)
 {
+    pdl_wait();                 /* cuda_pdl.cuh */
+    pdl_trigger();
+
     constexpr uint32_t  CH = HD / 8;
     constexpr uint32_t  TILE = ATT_BN * HD * 2;         /* bytes */
-    extern __shared__ __align__(128) char att_sm[];     /* Q | K0 K1 | V0 V1 */
+    extern __shared__ __align__(128) char att_sm[];     /* Q | K[S] | V[S] */
     uint32_t            seq = blockIdx.z, kvh = blockIdx.y;
     uint32_t            rt = blockIdx.x / a.parts, part = blockIdx.x % a.parts;
     uint32_t            warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -254,7 +262,7 @@ att_kernel(const struct att_args a)
 
     qs = att_smem(att_sm);
     ks0 = qs + ATT_BM * HD * 2;
-    vs0 = ks0 + 2 * TILE;
+    vs0 = ks0 + ATT_STAGES * TILE;
     head_k = (const char *) a.cache
              + ((size_t) a.layer * a.kv.layer_stride
                 + (size_t) kvh * a.kv.block_size * HD) * 2;
@@ -269,10 +277,16 @@ att_kernel(const struct att_args a)
                 * HD * 2 + ch * 16;
         att_cp16(qs + att_off<HD>(row, ch), src, row < n_rows);
     }
-    if (t0 < t1) {
-        att_load_kv<HD>(a, head_k, seq, tlo + t0 * ATT_BN, lo, hi, ks0, vs0);
+    /* The first ATT_STAGES - 1 tiles, one copy group each (the first
+     * with the queries); a group is committed even where there is no
+     * tile, so that group counts stay uniform. */
+    for (i = 0; i < ATT_STAGES - 1; i++) {
+        if (t0 + i < t1) {
+            att_load_kv<HD>(a, head_k, seq, tlo + (t0 + i) * ATT_BN, lo,
+                            hi, ks0 + i * TILE, vs0 + i * TILE);
+        }
+        att_commit();
     }
-    att_commit();
 
     for (i = 0; i < HD / 8; i++) {
         o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
@@ -284,19 +298,20 @@ att_kernel(const struct att_args a)
 
     for (it = t0; it < t1; it++) {
         base = tlo + it * ATT_BN;
-        att_wait_all();
-        __syncthreads();
-        if (it + 1 < t1) {
-            att_load_kv<HD>(a, head_k, seq, base + ATT_BN, lo, hi,
-                            ks0 + ((it + 1 - t0) & 1) * TILE,
-                            vs0 + ((it + 1 - t0) & 1) * TILE);
-            att_commit();
+        att_wait<ATT_STAGES - 2>();         /* tile it has landed */
+        __syncthreads();                    /* and tile it - 1 is done */
+        j = (it - t0 + ATT_STAGES - 1) % ATT_STAGES;
+        if (it + ATT_STAGES - 1 < t1) {
+            att_load_kv<HD>(a, head_k, seq,
+                            base + (ATT_STAGES - 1) * ATT_BN, lo, hi,
+                            ks0 + j * TILE, vs0 + j * TILE);
         }
+        att_commit();
         if (!busy) {
             continue;
         }
-        ks = ks0 + ((it - t0) & 1) * TILE;
-        vs = vs0 + ((it - t0) & 1) * TILE;
+        ks = ks0 + ((it - t0) % ATT_STAGES) * TILE;
+        vs = vs0 + ((it - t0) % ATT_STAGES) * TILE;
 
         /* S = Q K^T for the warp's 16 rows and the tile's 64 keys. */
         for (j = 0; j < ATT_BN / 8; j++) {
@@ -387,6 +402,7 @@ att_kernel(const struct att_args a)
         }
     }
 
+    att_wait<0>();                          /* an empty part's queries */
     if (!busy) {
         return;
     }
@@ -434,6 +450,9 @@ template <typename T, int HD>
 static __global__ void __launch_bounds__(128)
 att_combine(const struct att_args a)
 {
+    pdl_wait();                 /* cuda_pdl.cuh */
+    pdl_trigger();
+
     uint32_t  seq = blockIdx.z, kvh = blockIdx.y, G = a.group;
     uint32_t  rg = blockIdx.x * 4 + threadIdx.x / 32, lane = threadIdx.x % 32;
     uint32_t  row0, n_new, rt, t, p, i;
@@ -519,7 +538,7 @@ static int
 att_launch(struct att_args &a, const struct cuda_step *st, float *work,
     cudaStream_t s)
 {
-    size_t  smem = (size_t) (ATT_BM + 4 * ATT_BN) * HD * 2;
+    size_t  smem = (size_t) (ATT_BM + 2 * ATT_STAGES * ATT_BN) * HD * 2;
     dim3    grid(1, a.n_kv_heads, st->n_seqs);
 
     a.row_tiles = (st->max_seq_tokens * a.group + ATT_BM - 1) / ATT_BM;
@@ -534,10 +553,10 @@ att_launch(struct att_args &a, const struct cuda_step *st, float *work,
     {
         return -1;
     }
-    att_kernel<T, HD><<<grid, ATT_THREADS, smem, s>>>(a);
+    pdl_launch(att_kernel<T, HD>, grid, ATT_THREADS, smem, s, a);
     if (a.parts > 1) {
         grid.x = (a.row_tiles * ATT_BM + 3) / 4;
-        att_combine<T, HD><<<grid, 128, 0, s>>>(a);
+        pdl_launch(att_combine<T, HD>, grid, 128, 0, s, a);
     }
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }

@@ -7,14 +7,16 @@
  * along them (or along one of KS slices of them, when the rows alone
  * make too few warps to keep every SM's loads in flight), each lane
  * reading 16 bytes (8 weights) of every row per step, GEMV_U steps
- * unrolled, so that R * GEMV_U 16-byte loads are in flight per lane.  x is small and read through L1 by every warp (the
- * same 16 bytes of x serve the R rows).  Sums are f32, reduced over the
- * warp by shuffles in a fixed order; y is written in the act type, or
- * as f32 (set or added to: the residual stream, the logits).  Blocks of
- * 8 warps; gv_shape picks R and KS from the shape.
+ * unrolled, so that R * GEMV_U 16-byte loads are in flight per lane.  x
+ * is small and read through L1 by every warp (the same 16 bytes of x
+ * serve the R rows).  Sums are f32, reduced over the warp by shuffles
+ * in a fixed order; y is written in the act type, or as f32 (set or
+ * added to: the residual stream, the logits).  Blocks of 8 warps;
+ * gv_shape picks R and KS from the shape.
  */
 
 #include "cuda_kernels.h"
+#include "cuda_pdl.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -84,6 +86,9 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gv_kernel(const T *w, const T *x, void *y, uint32_t rows, uint32_t cols,
     int mode)
 {
+    pdl_wait();                 /* cuda_pdl.cuh */
+    pdl_trigger();
+
     __shared__ float  part[GEMV_WARPS][R][M];
     uint32_t          warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     uint32_t          slice = warp % KS, grp = warp / KS;
@@ -206,9 +211,8 @@ gv_launch(const void *w, const void *x, void *y, uint32_t rows,
 {
     uint32_t  per = GEMV_WARPS / KS * R;
 
-    gv_kernel<T, M, R, KS><<<(rows + per - 1) / per, GEMV_WARPS * 32, 0,
-                             s>>>((const T *) w, (const T *) x, y, rows,
-                                  cols, mode);
+    pdl_launch(gv_kernel<T, M, R, KS>, (rows + per - 1) / per, GEMV_WARPS * 32,
+        0, s, (const T *) w, (const T *) x, y, rows, cols, mode);
     return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
 }
 

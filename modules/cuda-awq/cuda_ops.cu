@@ -31,6 +31,7 @@
  */
 
 #include "cuda_kernels.h"
+#include "cuda_pdl.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -209,6 +210,9 @@ static __global__ void
 ops_embed_kernel(const T *table, const int32_t *tokens, float *x,
     uint32_t hidden)
 {
+    pdl_wait();                 /* cuda_pdl.cuh */
+    pdl_trigger();
+
     uint32_t   t = blockIdx.x;
     const T   *src = table + (size_t) tokens[t] * hidden;
     float     *dst = x + (size_t) t * hidden;
@@ -234,11 +238,11 @@ ops_embed(const void *table, const struct cuda_step *st, float *x,
     threads = ops_round32((hidden / vw + 1) / 2);   /* >= 2 pieces each */
     threads = threads > 256 ? 256 : threads;
     if (vw == 8) {
-        ops_embed_kernel<T, 8><<<st->n_tokens, threads, 0, s>>>(
-            tb, st->tokens, x, hidden);
+        pdl_launch(ops_embed_kernel<T, 8>,
+            st->n_tokens, threads, 0, s, tb, st->tokens, x, hidden);
     } else {
-        ops_embed_kernel<T, 1><<<st->n_tokens, threads, 0, s>>>(
-            tb, st->tokens, x, hidden);
+        pdl_launch(ops_embed_kernel<T, 1>,
+            st->n_tokens, threads, 0, s, tb, st->tokens, x, hidden);
     }
     return ops_launched();
 }
@@ -277,6 +281,9 @@ static __global__ void __launch_bounds__(1024)
 ops_rmsnorm_kernel(const float *x, const float *w, T *out, uint32_t n,
     float eps)
 {
+    pdl_wait();                 /* cuda_pdl.cuh */
+    pdl_trigger();
+
     __shared__ float  sh[32];
     const float      *xr = x + (size_t) blockIdx.x * n;
     T                *orow = out + (size_t) blockIdx.x * n;
@@ -363,24 +370,24 @@ ops_rmsnorm_vw(const float *x, const float *w, T *out, uint32_t rows,
     }
     switch (nvt) {
     case 1:
-        ops_rmsnorm_kernel<T, VW, 1><<<rows, threads, 0, s>>>(x, w, out, n,
-                                                                eps);
+        pdl_launch(ops_rmsnorm_kernel<T, VW, 1>, rows, threads, 0, s, x, w,
+            out, n, eps);
         break;
     case 2:
-        ops_rmsnorm_kernel<T, VW, 2><<<rows, threads, 0, s>>>(x, w, out, n,
-                                                                eps);
+        pdl_launch(ops_rmsnorm_kernel<T, VW, 2>, rows, threads, 0, s, x, w,
+            out, n, eps);
         break;
     case 4:
-        ops_rmsnorm_kernel<T, VW, 4><<<rows, threads, 0, s>>>(x, w, out, n,
-                                                                eps);
+        pdl_launch(ops_rmsnorm_kernel<T, VW, 4>, rows, threads, 0, s, x, w,
+            out, n, eps);
         break;
     case 8:
-        ops_rmsnorm_kernel<T, VW, 8><<<rows, threads, 0, s>>>(x, w, out, n,
-                                                                eps);
+        pdl_launch(ops_rmsnorm_kernel<T, VW, 8>, rows, threads, 0, s, x, w,
+            out, n, eps);
         break;
     default:
-        ops_rmsnorm_kernel<T, VW, 0><<<rows, threads, 0, s>>>(x, w, out, n,
-                                                                eps);
+        pdl_launch(ops_rmsnorm_kernel<T, VW, 0>, rows, threads, 0, s, x, w,
+            out, n, eps);
         break;
     }
     return ops_launched();
@@ -450,6 +457,9 @@ template <typename T, int VW>
 static __global__ void
 ops_qkv_rope_kernel(struct ops_rope_args a)
 {
+    pdl_wait();                 /* cuda_pdl.cuh */
+    pdl_trigger();
+
     __shared__ float  cs[OPS_MAX_HALF], sn[OPS_MAX_HALF];
     uint32_t          t = blockIdx.x, half = a.head_dim / 2;
     uint32_t          seq = a.tok_seq[t], pos = a.tok_pos[t];
@@ -556,16 +566,16 @@ ops_qkv_rope(const struct ops_rope_args *a, uint32_t n_tokens,
     }
     switch (vw) {
     case 8:
-        ops_qkv_rope_kernel<T, 8><<<n_tokens, threads, 0, s>>>(*a);
+        pdl_launch(ops_qkv_rope_kernel<T, 8>, n_tokens, threads, 0, s, *a);
         break;
     case 4:
-        ops_qkv_rope_kernel<T, 4><<<n_tokens, threads, 0, s>>>(*a);
+        pdl_launch(ops_qkv_rope_kernel<T, 4>, n_tokens, threads, 0, s, *a);
         break;
     case 2:
-        ops_qkv_rope_kernel<T, 2><<<n_tokens, threads, 0, s>>>(*a);
+        pdl_launch(ops_qkv_rope_kernel<T, 2>, n_tokens, threads, 0, s, *a);
         break;
     default:
-        ops_qkv_rope_kernel<T, 1><<<n_tokens, threads, 0, s>>>(*a);
+        pdl_launch(ops_qkv_rope_kernel<T, 1>, n_tokens, threads, 0, s, *a);
         break;
     }
     return ops_launched();
@@ -642,6 +652,9 @@ template <typename T, int VW>
 static __global__ void
 ops_silu_mul_kernel(const T *gu, T *out, uint32_t rows, uint32_t inter)
 {
+    pdl_wait();                 /* cuda_pdl.cuh */
+    pdl_trigger();
+
     uint32_t  nv = inter / VW, r, j, c;
     float     g[VW], u[VW], o[VW];
 
@@ -686,16 +699,16 @@ ops_silu_mul(const void *gu, void *out, uint32_t rows, uint32_t inter,
     grid.z = 1;
     switch (vw) {
     case 8:
-        ops_silu_mul_kernel<T, 8><<<grid, threads, 0, s>>>(g, o, rows,
-                                                           inter);
+        pdl_launch(ops_silu_mul_kernel<T, 8>, grid, threads, 0, s, g, o, rows,
+            inter);
         break;
     case 2:
-        ops_silu_mul_kernel<T, 2><<<grid, threads, 0, s>>>(g, o, rows,
-                                                           inter);
+        pdl_launch(ops_silu_mul_kernel<T, 2>, grid, threads, 0, s, g, o, rows,
+            inter);
         break;
     default:
-        ops_silu_mul_kernel<T, 1><<<grid, threads, 0, s>>>(g, o, rows,
-                                                           inter);
+        pdl_launch(ops_silu_mul_kernel<T, 1>, grid, threads, 0, s, g, o, rows,
+            inter);
         break;
     }
     return ops_launched();
@@ -730,6 +743,9 @@ static __global__ void
 ops_gather_kernel(U *dst, const U *src, const uint32_t *rows,
     uint32_t n_rows, uint32_t nu)
 {
+    pdl_wait();                 /* cuda_pdl.cuh */
+    pdl_trigger();
+
     uint32_t  j = blockIdx.x * blockDim.x + threadIdx.x, r;
 
     if (j >= nu) {
@@ -773,15 +789,15 @@ cuda_gather_rows(void *dst, const void *src, const uint32_t *rows,
     grid.z = 1;
     switch (unit) {
     case 16:
-        ops_gather_kernel<uint4><<<grid, threads, 0, s>>>(
+        pdl_launch(ops_gather_kernel<uint4>, grid, threads, 0, s,
             (uint4 *) dst, (const uint4 *) src, rows, n_rows, nu);
         break;
     case 4:
-        ops_gather_kernel<uint32_t><<<grid, threads, 0, s>>>(
+        pdl_launch(ops_gather_kernel<uint32_t>, grid, threads, 0, s,
             (uint32_t *) dst, (const uint32_t *) src, rows, n_rows, nu);
         break;
     default:
-        ops_gather_kernel<uint16_t><<<grid, threads, 0, s>>>(
+        pdl_launch(ops_gather_kernel<uint16_t>, grid, threads, 0, s,
             (uint16_t *) dst, (const uint16_t *) src, rows, n_rows, nu);
         break;
     }

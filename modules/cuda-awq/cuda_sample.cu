@@ -844,6 +844,45 @@ smp_slow(struct smp_shared *sh, uint64_t *pm, uint32_t *pc,
 }
 
 
+/* Calls f(i, x[i]) for this thread's share of a row, in increasing i:
+ * 16-byte loads, four in flight, where the row is aligned (one CTA
+ * reads a whole row, so the loads in flight set its speed), then the
+ * ragged tail one by one. */
+template <typename F>
+static __device__ __forceinline__ void
+smp_each(const float *x, uint32_t n, F f)
+{
+    const float4  *x4 = reinterpret_cast<const float4 *>(x);
+    uint32_t       n4 = ((uintptr_t) x % 16 == 0) ? n / 4 : 0;
+    uint32_t       i = threadIdx.x, k;
+    float4         a[4];
+
+    for (; i + 3 * SMP_NT < n4; i += 4 * SMP_NT) {
+        for (k = 0; k < 4; k++) {
+            a[k] = x4[i + k * SMP_NT];
+        }
+        for (k = 0; k < 4; k++) {
+            uint32_t  b = 4 * (i + k * SMP_NT);
+
+            f(b, a[k].x);
+            f(b + 1, a[k].y);
+            f(b + 2, a[k].z);
+            f(b + 3, a[k].w);
+        }
+    }
+    for (; i < n4; i += SMP_NT) {
+        a[0] = x4[i];
+        f(4 * i, a[0].x);
+        f(4 * i + 1, a[0].y);
+        f(4 * i + 2, a[0].z);
+        f(4 * i + 3, a[0].w);
+    }
+    for (i = 4 * n4 + threadIdx.x; i < n; i += SMP_NT) {
+        f(i, x[i]);
+    }
+}
+
+
 static __global__ void __launch_bounds__(SMP_NT)
 smp_kernel(float *logits, uint32_t vocab,
     const struct cuda_sample_row *rows, const int32_t *hist,
@@ -861,25 +900,24 @@ smp_kernel(float *logits, uint32_t vocab,
     uint32_t                    *flags = work
                                          + (size_t) blockIdx.x * 2 * vocab;
     float                       *saved = (float *) (flags + vocab);
-    uint32_t                     tid = threadIdx.x, i, am = SMP_NONE;
+    uint32_t                     tid = threadIdx.x, am = SMP_NONE;
     uint32_t                     chosen;
     uint64_t                     n_h = 0, total, cum_c, cum_m, want, rnd, j;
-    float                        lm = -INFINITY, ls = 0.0f, v, bv;
+    float                        lm = -INFINITY, ls = 0.0f, bv;
     float                        t = p.temperature, raw;
     bool                         greedy, pen, use_k, use_p;
     int                          b, B;
 
     /* 1. The raw logits' log-sum-exp (NaN counts for nothing). */
     if (logprob != NULL) {
-        for (i = tid; i < vocab; i += SMP_NT) {
-            v = x[i];
-            if (v > lm) {
-                ls = ls * expf(lm - v) + 1.0f;
-                lm = v;
-            } else if (v > -INFINITY) {
-                ls += expf(v - lm);
+        smp_each(x, vocab, [&](uint32_t, float y) {
+            if (y > lm) {
+                ls = ls * expf(lm - y) + 1.0f;
+                lm = y;
+            } else if (y > -INFINITY) {
+                ls += expf(y - lm);
             }
-        }
+        });
         smp_block_lse(&sh, &lm, &ls);
     }
 
@@ -896,25 +934,24 @@ smp_kernel(float *logits, uint32_t vocab,
     /* 3. Scaled logits, their max and its lowest id. */
     greedy = !(t > 1e-5f);              /* NaN: greedy, as the host */
     bv = -INFINITY;
-    for (i = tid; i < vocab; i += SMP_NT) {
-        v = x[i];
+    smp_each(x, vocab, [&](uint32_t q, float y) {
         if (!greedy) {
-            v = __fdiv_rn(v, t);
+            y = __fdiv_rn(y, t);
         }
-        if (v != v) {
-            v = -INFINITY;
+        if (y != y) {
+            y = -INFINITY;
         }
-        if (v == 0.0f) {
-            v = 0.0f;                   /* -0 ties +0 */
+        if (y == 0.0f) {
+            y = 0.0f;                   /* -0 ties +0 */
         }
         if (!greedy) {
-            flags[i] = __float_as_uint(v);
+            flags[q] = __float_as_uint(y);
         }
-        if (v > bv) {
-            bv = v;
-            am = i;
+        if (y > bv) {
+            bv = y;
+            am = q;
         }
-    }
+    });
     smp_block_argmax(&sh, &bv, &am);
 
     use_k = p.top_k > 0 && (uint32_t) p.top_k < vocab;

@@ -1,4 +1,5 @@
-// sources: modules/cuda-awq/cuda_attention.cu modules/cuda-awq/cuda_attn_decode.cu modules/cuda-awq/cuda_attn_generic.cu
+// sources: modules/cuda-awq/cuda_attention.cu
+// sources: modules/cuda-awq/cuda_attn_decode.cu modules/cuda-awq/cuda_attn_generic.cu
 /*
  * attention_check.cu -- paged attention (cuda_attention: the tensor-core
  * kernel; cuda_attention_decode; cuda_attention_generic) against
