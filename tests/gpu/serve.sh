@@ -6,7 +6,8 @@
 #
 # Usage: sh tests/gpu/serve.sh SHAPE [REQUESTS]   (e.g. llama-2-7b 1000)
 # Needs objs/lmd and modules/lmd_engine_cuda_awq.so built; LMD_SHARED
-# (default ../shared) holds models/shapes and fixtures/tokenizers.
+# (default ../shared) holds models/shapes and fixtures/tokenizers;
+# LMD_MAX_BATCH (default 256) is the scheduler's max_batch_size.
 # Prints lmd bench's JSON report.
 set -e
 cd "$(dirname -- "$0")/../.."
@@ -37,7 +38,7 @@ models:
     kv_cache:
       cache_max_entry_count: 0.9
     scheduler:
-      max_batch_size: 256
+      max_batch_size: ${LMD_MAX_BATCH:-256}
       max_batched_tokens: 8192
       max_queue: 4096
       queue_timeout: 600s
