@@ -7,8 +7,8 @@
 #   -p    prebuilt: build nothing (the tree was built on a machine with
 #         the libraries and nvcc; its objs/, modules/*.so and .devbin/
 #         came along), and take libraries from .devlibs/ if present
-#   PART  any of: build checks model bench serve peer (default: build
-#         checks model bench)
+#   PART  any of: build checks model daemon bench serve peer (default:
+#         build checks model daemon bench)
 #
 # Environment: LMD_SHARED (default ../shared) for the model shapes,
 # stories260K and the tokenizers; GPU_OBJS (default .devbin) for the
@@ -22,7 +22,7 @@ if [ "$1" = "-p" ]; then
     prebuilt=1
     shift
 fi
-[ $# -gt 0 ] || set -- build checks model bench
+[ $# -gt 0 ] || set -- build checks model daemon bench
 export GPU_OBJS=${GPU_OBJS:-$PWD/.devbin}
 export LMD_SHARED=${LMD_SHARED:-../shared}
 if [ -d .devlibs ]; then
@@ -47,6 +47,9 @@ for part in "$@"; do
     model)
         echo "== whole models (tests/unit/test_model_cuda.c)"
         LMD_MODULES=modules objs/tests/unit/test_model_cuda || status=1 ;;
+    daemon)
+        echo "== the daemon over HTTP (tests/gpu/serve_check.py)"
+        python3 tests/gpu/serve_check.py || status=1 ;;
     bench)
         echo "== batch-1 decode against the bandwidth floor"
         for s in $shapes; do
