@@ -444,9 +444,227 @@ att_kernel(const struct att_args a)
 }
 
 
-/* Combines the parts of a split step in part order (deterministic): one
- * warp per row, lanes over head_dim. */
+/* Decode steps (one new token a sequence, G <= 16 query heads a KV
+ * head): the G rows fit one warp's 16, so the four warps split each key
+ * tile instead -- warp w scores positions 16 w .. 16 w + 15 of every
+ * tile and keeps its own running max, sum and output for them -- and
+ * merge the four at the end through shared memory.  All four compute,
+ * where the row-tiled kernel would leave three idle. */
 template <typename T, int HD>
+static __global__ void __launch_bounds__(ATT_THREADS)
+att_dec_kernel(const struct att_args a)
+{
+    pdl_wait();                 /* cuda_pdl.cuh */
+    pdl_trigger();
+
+    constexpr uint32_t  CH = HD / 8;
+    constexpr uint32_t  TILE = ATT_BN * HD * 2;         /* bytes */
+    constexpr uint32_t  QB = 16 * HD * 2;               /* query bytes */
+    extern __shared__ __align__(128) char att_sm[];     /* Q | K[S] | V[S] */
+    uint32_t            seq = blockIdx.z, kvh = blockIdx.y;
+    uint32_t            part = blockIdx.x, G = a.group;
+    uint32_t            warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    uint32_t            g = lane / 4, c = lane % 4;
+    uint32_t            row0, n_new, first, n_rows, lo, hi, tlo, n_tiles;
+    uint32_t            per, t0, t1, base, it, i, j, kk, row, ch;
+    uint32_t            qs, ks0, vs0, ks, vs, rp[2];
+    const char         *head_k, *src;
+    float               o[HD / 8][4], s[2][4];
+    float               m[2] = { -INFINITY, -INFINITY }, l[2] = { 0, 0 };
+    float              *mo;
+
+    row0 = a.seq_start[seq];
+    n_new = a.seq_start[seq + 1] - row0;
+    n_rows = n_new * G;                     /* <= 16 */
+    first = a.seq_ctx[seq] - n_new;
+    lo = a.window > 0 && first + 1 > a.window ? first + 1 - a.window : 0;
+    hi = first + (n_rows - 1) / G;
+    tlo = lo & ~(uint32_t) (ATT_BN - 1);
+    n_tiles = (hi - tlo) / ATT_BN + 1;
+    per = (n_tiles + a.parts - 1) / a.parts;
+    t0 = min(part * per, n_tiles);
+    t1 = min(t0 + per, n_tiles);
+
+    qs = att_smem(att_sm);
+    ks0 = qs + QB;
+    vs0 = ks0 + ATT_STAGES * TILE;
+    head_k = (const char *) a.cache
+             + ((size_t) a.layer * a.kv.layer_stride
+                + (size_t) kvh * a.kv.block_size * HD) * 2;
+
+    for (i = threadIdx.x; i < 16 * CH; i += ATT_THREADS) {
+        row = i / CH;
+        ch = i % CH;
+        j = min(row, n_rows - 1);
+        src = (const char *) a.q
+              + (((size_t) row0 + j / G) * a.n_heads + kvh * G + j % G)
+                * HD * 2 + ch * 16;
+        att_cp16(qs + att_off<HD>(row, ch), src, row < n_rows);
+    }
+    for (i = 0; i < ATT_STAGES - 1; i++) {
+        if (t0 + i < t1) {
+            att_load_kv<HD>(a, head_k, seq, tlo + (t0 + i) * ATT_BN, lo,
+                            hi, ks0 + i * TILE, vs0 + i * TILE);
+        }
+        att_commit();
+    }
+    for (i = 0; i < HD / 8; i++) {
+        o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    }
+    rp[0] = first + min(g, n_rows - 1) / G;
+    rp[1] = first + min(g + 8, n_rows - 1) / G;
+
+    for (it = t0; it < t1; it++) {
+        base = tlo + it * ATT_BN;
+        att_wait<ATT_STAGES - 2>();
+        __syncthreads();
+        j = (it - t0 + ATT_STAGES - 1) % ATT_STAGES;
+        if (it + ATT_STAGES - 1 < t1) {
+            att_load_kv<HD>(a, head_k, seq,
+                            base + (ATT_STAGES - 1) * ATT_BN, lo, hi,
+                            ks0 + j * TILE, vs0 + j * TILE);
+        }
+        att_commit();
+        ks = ks0 + ((it - t0) % ATT_STAGES) * TILE;
+        vs = vs0 + ((it - t0) % ATT_STAGES) * TILE;
+
+        /* S for the 16 rows and this warp's 16 keys (two n-tiles). */
+        s[0][0] = s[0][1] = s[0][2] = s[0][3] = 0.0f;
+        s[1][0] = s[1][1] = s[1][2] = s[1][3] = 0.0f;
+#pragma unroll
+        for (kk = 0; kk < HD / 16; kk++) {
+            uint32_t  qa[4], kb[4];
+
+            att_ldsm4(qa, qs + att_off<HD>(lane % 16, kk * 2 + lane / 16));
+            att_ldsm4(kb, ks + att_off<HD>(warp * 16 + (lane / 16) * 8
+                                           + lane % 8,
+                                           kk * 2 + (lane / 8) % 2));
+            att_t<T>::mma(s[0], qa, kb[0], kb[1]);
+            att_t<T>::mma(s[1], qa, kb[2], kb[3]);
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float     mx = -INFINITY, mu, corr, sum = 0.0f;
+            uint32_t  wlo = a.window > 0 && rp[r] + 1 > a.window
+                            ? rp[r] + 1 - a.window : 0;
+
+#pragma unroll
+            for (j = 0; j < 2; j++) {
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    uint32_t  p = base + warp * 16 + j * 8 + c * 2 + e;
+                    float     v = s[j][r * 2 + e] * a.scale_log2;
+
+                    v = p <= rp[r] && p >= wlo ? v : -INFINITY;
+                    s[j][r * 2 + e] = v;
+                    mx = fmaxf(mx, v);
+                }
+            }
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            mx = fmaxf(mx, m[r]);
+            mu = mx == -INFINITY ? 0.0f : mx;
+            corr = exp2f(m[r] - mu);
+            m[r] = mx;
+#pragma unroll
+            for (j = 0; j < 2; j++) {
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    float  w = exp2f(s[j][r * 2 + e] - mu);
+
+                    s[j][r * 2 + e] = w;
+                    sum += w;
+                }
+            }
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            l[r] = l[r] * corr + sum;
+#pragma unroll
+            for (i = 0; i < HD / 8; i++) {
+                o[i][r * 2] *= corr;
+                o[i][r * 2 + 1] *= corr;
+            }
+        }
+        {
+            uint32_t  pa[4];
+
+            pa[0] = att_t<T>::pack(s[0][0], s[0][1]);
+            pa[1] = att_t<T>::pack(s[0][2], s[0][3]);
+            pa[2] = att_t<T>::pack(s[1][0], s[1][1]);
+            pa[3] = att_t<T>::pack(s[1][2], s[1][3]);
+#pragma unroll
+            for (j = 0; j < HD / 8; j += 2) {
+                uint32_t  vb[4];
+
+                att_ldsm4_t(vb, vs + att_off<HD>(warp * 16 + ((lane / 8) % 2)
+                                                 * 8 + lane % 8,
+                                                 j + lane / 16));
+                att_t<T>::mma(o[j], pa, vb[0], vb[1]);
+                att_t<T>::mma(o[j + 1], pa, vb[2], vb[3]);
+            }
+        }
+    }
+
+    /* Merge the warps: each puts (max, sum, unscaled output) of its two
+     * rows in shared memory (over the key stages, now free). */
+    att_wait<0>();
+    __syncthreads();
+    mo = reinterpret_cast<float *>(att_sm + QB);    /* [4][16][HD + 2] */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float  *rowp = mo + ((size_t) warp * 16 + g + r * 8) * (HD + 2);
+
+#pragma unroll
+        for (j = 0; j < HD / 8; j++) {
+            rowp[j * 8 + c * 2] = o[j][r * 2];
+            rowp[j * 8 + c * 2 + 1] = o[j][r * 2 + 1];
+        }
+        if (c == 0) {
+            rowp[HD] = m[r];
+            rowp[HD + 1] = l[r];
+        }
+    }
+    __syncthreads();
+    for (i = threadIdx.x; i < n_rows * HD; i += ATT_THREADS) {
+        uint32_t  r = i / HD, d = i % HD, w;
+        float     mx = -INFINITY, sum = 0.0f, acc = 0.0f, f;
+
+        for (w = 0; w < ATT_WARPS; w++) {
+            mx = fmaxf(mx, mo[(w * 16 + r) * (HD + 2) + HD]);
+        }
+        for (w = 0; w < ATT_WARPS; w++) {
+            const float  *rowp = mo + (w * 16 + r) * (HD + 2);
+
+            if (rowp[HD + 1] == 0.0f) {
+                continue;                   /* no key of this warp */
+            }
+            f = exp2f(rowp[HD] - mx);
+            sum += rowp[HD + 1] * f;
+            acc += rowp[d] * f;
+        }
+        if (a.parts > 1) {
+            size_t  slot = (((size_t) seq * a.n_kv_heads + kvh) * a.parts
+                            + part) * 16 + r;
+
+            a.part_o[slot * HD + d] = acc;
+            if (d == 0) {
+                a.part_ml[slot * 2] = mx;
+                a.part_ml[slot * 2 + 1] = sum;
+            }
+        } else {
+            T  *dst = (T *) a.out + (((size_t) row0 + r / G) * a.n_heads
+                                     + kvh * G + r % G) * HD;
+
+            dst[d] = att_t<T>::one(sum > 0.0f ? acc / sum : 0.0f);
+        }
+    }
+}
+
+
+/* Combines the parts of a split step in part order (deterministic): one
+ * warp per row, lanes over head_dim; BM: the splitting kernel's rows per
+ * CTA (the partials' row stride). */
+template <typename T, int HD, int BM>
 static __global__ void __launch_bounds__(128)
 att_combine(const struct att_args a)
 {
@@ -465,19 +683,19 @@ att_combine(const struct att_args a)
     if (rg >= n_new * G) {
         return;
     }
-    rt = rg / ATT_BM;
-    t = rg % ATT_BM;
+    rt = rg / BM;
+    t = rg % BM;
     slot = (((size_t) seq * a.n_kv_heads + kvh) * a.row_tiles + rt)
-           * a.parts * ATT_BM + t;
+           * a.parts * BM + t;
     for (p = 0; p < a.parts; p++) {
-        mx = fmaxf(mx, a.part_ml[(slot + (size_t) p * ATT_BM) * 2]);
+        mx = fmaxf(mx, a.part_ml[(slot + (size_t) p * BM) * 2]);
     }
     for (i = 0; i < HD / 32; i++) {
         acc[i] = 0.0f;
     }
     for (p = 0; p < a.parts; p++) {
-        const float  *ml = a.part_ml + (slot + (size_t) p * ATT_BM) * 2;
-        const float  *po = a.part_o + (slot + (size_t) p * ATT_BM) * HD;
+        const float  *ml = a.part_ml + (slot + (size_t) p * BM) * 2;
+        const float  *po = a.part_o + (slot + (size_t) p * BM) * HD;
 
         if (ml[1] == 0.0f) {
             continue;                       /* an empty part */
@@ -540,23 +758,44 @@ att_launch(struct att_args &a, const struct cuda_step *st, float *work,
 {
     size_t  smem = (size_t) (ATT_BM + 2 * ATT_STAGES * ATT_BN) * HD * 2;
     dim3    grid(1, a.n_kv_heads, st->n_seqs);
+    bool    dec = st->decode && a.group <= 16;
+    int     bm = dec ? 16 : ATT_BM;
 
-    a.row_tiles = (st->max_seq_tokens * a.group + ATT_BM - 1) / ATT_BM;
+    a.row_tiles = dec ? 1 : (st->max_seq_tokens * a.group + ATT_BM - 1)
+                            / ATT_BM;
     a.parts = work != NULL ? att_parts(st, a.row_tiles * a.n_kv_heads
                                            * st->n_seqs) : 1;
     a.part_o = work;
     a.part_ml = work + (size_t) 2 * ATT_MAX_SMS * ATT_BM * HD;
     grid.x = a.row_tiles * a.parts;
-    if (cudaFuncSetAttribute(att_kernel<T, HD>,
-                             cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             (int) smem) != cudaSuccess)
-    {
-        return -1;
+    if (dec) {
+        smem = (size_t) (16 + 2 * ATT_STAGES * ATT_BN) * HD * 2;
+        static_assert(ATT_WARPS * 16 * (HD + 2) * 4
+                      <= 2 * ATT_STAGES * ATT_BN * HD * 2,
+                      "the merge fits the key stages");
+        if (cudaFuncSetAttribute(att_dec_kernel<T, HD>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int) smem) != cudaSuccess)
+        {
+            return -1;
+        }
+        pdl_launch(att_dec_kernel<T, HD>, grid, ATT_THREADS, smem, s, a);
+    } else {
+        if (cudaFuncSetAttribute(att_kernel<T, HD>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int) smem) != cudaSuccess)
+        {
+            return -1;
+        }
+        pdl_launch(att_kernel<T, HD>, grid, ATT_THREADS, smem, s, a);
     }
-    pdl_launch(att_kernel<T, HD>, grid, ATT_THREADS, smem, s, a);
     if (a.parts > 1) {
-        grid.x = (a.row_tiles * ATT_BM + 3) / 4;
-        pdl_launch(att_combine<T, HD>, grid, 128, 0, s, a);
+        grid.x = (a.row_tiles * bm + 3) / 4;
+        if (dec) {
+            pdl_launch(att_combine<T, HD, 16>, grid, 128, 0, s, a);
+        } else {
+            pdl_launch(att_combine<T, HD, ATT_BM>, grid, 128, 0, s, a);
+        }
     }
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }
