@@ -3,20 +3,23 @@
  * x (decode), bound by reading W once at the copy bandwidth.
  *
  * Plan.  W is row-major [rows][cols] (PyTorch's [out][in]), so one output
- * is one contiguous row of W: a warp takes R rows (2) and walks
- * along them (or along one of KS slices of them, when the rows alone
- * make too few warps to keep every SM's loads in flight), each lane
+ * is one contiguous row of W: a warp takes R rows (2) and walks along
+ * one of KS slices (2) of them -- twice the warps of whole rows, which
+ * keeps more loads in flight and evens out the last wave -- each lane
  * reading 16 bytes (8 weights) of every row per step, GEMV_U steps
  * unrolled, so that R * GEMV_U 16-byte loads are in flight per lane.  x
  * is small and read through L1 by every warp (the same 16 bytes of x
  * serve the R rows).  Sums are f32, reduced over the warp by shuffles
  * in a fixed order; y is written in the act type, or as f32 (set or
  * added to: the residual stream, the logits).  Blocks of 8 warps;
- * gv_shape picks R and KS from the shape.
+ * gv_shape picks R and KS (LMD_CUDA_GEMV_KS=1|2|4 forces KS, for
+ * tuning).
  */
 
 #include "cuda_kernels.h"
 #include "cuda_pdl.cuh"
+
+#include <stdlib.h>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -226,13 +229,24 @@ static int
 gv_shape(const void *w, const void *x, void *y, uint32_t rows,
     uint32_t cols, int mode, cudaStream_t s)
 {
-    if (rows >= 4096 || cols < 2048) {
-        return gv_launch<T, M, 2, 1>(w, x, y, rows, cols, mode, s);
+    static int   force = -1;
+    const char  *env;
+
+    if (force < 0) {
+        /* LMD_CUDA_GEMV_KS=1|2|4: every shape takes that split (tuning) */
+        env = getenv("LMD_CUDA_GEMV_KS");
+        force = env != NULL ? atoi(env) : 0;
     }
-    if (rows >= 2048) {
-        return gv_launch<T, M, 2, 2>(w, x, y, rows, cols, mode, s);
+    if (force == 1 || force == 2 || force == 4) {
+        return force == 1 ? gv_launch<T, M, 2, 1>(w, x, y, rows, cols, mode, s)
+               : force == 2 ? gv_launch<T, M, 2, 2>(w, x, y, rows, cols,
+                                                    mode, s)
+               : gv_launch<T, M, 2, 4>(w, x, y, rows, cols, mode, s);
     }
-    return gv_launch<T, M, 2, 4>(w, x, y, rows, cols, mode, s);
+    /* Two slices everywhere: measured on an H200 (tests/gpu/NOTES.md,
+     * "Dense GEMV v2") against one and four on the model shapes, it is
+     * the fastest or tied on each, m = 1..4. */
+    return gv_launch<T, M, 2, 2>(w, x, y, rows, cols, mode, s);
 }
 
 
