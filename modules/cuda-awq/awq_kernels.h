@@ -69,6 +69,14 @@ int awq_gemv(const struct awq_args *a, cudaStream_t s);
 size_t awq_gemm_work_bytes(int m, int in, int out);
 int awq_gemm(const struct awq_args *a, cudaStream_t s);
 
+/*
+ * awq_dequant.cu: the weights of a (qweight, qzeros, scales, in, out,
+ * group; the rest unused) unpacked to f16 dst [out][in] (16-byte
+ * aligned), (q - z) * s rounded once, as lmd_awq_dequant_rows.  in and
+ * group multiples of 16.  -1 without a launch for anything else.
+ */
+int awq_dequant(const struct awq_args *a, void *dst, cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,6 +34,7 @@
 
 /* Decode graphs are kept for batch sizes up to this. */
 #define CUDA_GRAPH_MAX_SEQS     256
+#define CUDA_AWQ_DEQ_MIN        512     /* rows: AWQ products via f16 */
 /* The most sequences in one step. */
 #define CUDA_MAX_SEQS           1024
 /* cuBLAS workspace (fixed, so that GEMMs can be captured). */
@@ -119,6 +120,9 @@ struct cuda_acts {
     void       *gemm_work;      /* awq_gemm_work_bytes */
     void       *blas_work;      /* CUDA_BLAS_WORKSPACE */
     void       *sample_work;    /* cuda_sample_work_bytes */
+    void       *deq;            /* f16 [out][in] of the largest AWQ
+                                   matrix, for products of awq_deq_min
+                                   rows or more (NULL: none) */
 };
 
 /* On-device sampling's buffers: the rows' settings, the logit biases and
@@ -185,6 +189,11 @@ struct cuda_engine {
                                                    every step */
     struct cuda_prof            prof;
     int                         blas_only;  /* LMD_CUDA_BLAS_ONLY=1 */
+    uint32_t                    awq_deq_min;    /* LMD_CUDA_AWQ_DEQ_MIN:
+                                                   AWQ products of this
+                                                   many rows or more go
+                                                   f16 through cuBLAS;
+                                                   0: never */
     float                      *inv_freq_tmp;  /* host [head_dim / 2] */
 };
 

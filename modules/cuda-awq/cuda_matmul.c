@@ -3,7 +3,9 @@
  * weights the project's GEMV up to CUDA_GEMV_MAX_M rows (cuBLAS reaches
  * only 50-80% of the copy bandwidth there), cuBLAS above; for AWQ the
  * project's W4A16 kernels (the GEMV up to 16 rows, where reading the
- * weights is the whole cost; the tensor-core GEMM above).
+ * weights is the whole cost; the tensor-core GEMM above), and from
+ * awq_deq_min rows (512) the matrix unpacked to f16 in a scratch buffer
+ * and cuBLAS, whose f16 GEMM is fast enough there to pay for the copy.
  * LMD_CUDA_BLAS_ONLY=1 sends every dense product to cuBLAS.
  *
  * cuBLAS is column-major; a row-major [m][out] y is the column-major
@@ -37,14 +39,31 @@ cuda_awq_gemv_rows(struct cuda_engine *e, struct awq_args *a)
 }
 
 
+/* y = x W^T on cuBLAS: W act [rows][cols], x act [m][cols]; y act, or
+ * f32 added to (add). */
+static int
+cuda_gemm(struct cuda_engine *e, const void *w, uint32_t rows,
+    uint32_t cols, const void *x, uint32_t m, void *y, int add)
+{
+    cublasStatus_t  st;
+    cudaDataType_t  t16;
+    const float     one = 1.0f, zero = 0.0f;
+
+    t16 = e->act == CUDA_ACT_F16 ? CUDA_R_16F : CUDA_R_16BF;
+    st = cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) rows,
+                      (int) m, (int) cols, &one, w, t16, (int) cols, x, t16,
+                      (int) cols, add ? &one : &zero, y,
+                      add ? CUDA_R_32F : t16, (int) rows,
+                      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    return st == CUBLAS_STATUS_SUCCESS ? 0 : -1;
+}
+
+
 int
 cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
     uint32_t m, void *y, int add)
 {
     struct awq_args   a;
-    cublasStatus_t    st;
-    cudaDataType_t    t16;
-    const float       one = 1.0f, zero = 0.0f;
 
     if (m == 0) {
         return 0;
@@ -61,6 +80,14 @@ cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
         a.out = (int) w->rows;
         a.group = (int) w->group;
         a.ksteps = 0;
+        if (e->awq_deq_min > 0 && m >= e->awq_deq_min && e->a.deq != NULL
+            && awq_dequant(&a, e->a.deq, e->stream) == 0)
+        {
+            return cuda_gemm(e, e->a.deq, w->rows, w->cols, x, m, y, add);
+        }
+        if (cudaPeekAtLastError() != cudaSuccess) {
+            return -1;
+        }
         if (m > 16) {
             a.work = e->a.gemm_work;
             if (awq_gemm(&a, e->stream) == 0) {
@@ -79,14 +106,7 @@ cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
     {
         return 0;
     }
-    t16 = e->act == CUDA_ACT_F16 ? CUDA_R_16F : CUDA_R_16BF;
-    st = cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) w->rows,
-                      (int) m, (int) w->cols, &one, w->w, t16,
-                      (int) w->cols, x, t16, (int) w->cols,
-                      add ? &one : &zero, y, add ? CUDA_R_32F : t16,
-                      (int) w->rows, CUBLAS_COMPUTE_32F,
-                      CUBLAS_GEMM_DEFAULT);
-    return st == CUBLAS_STATUS_SUCCESS ? 0 : -1;
+    return cuda_gemm(e, w->w, w->rows, w->cols, x, m, y, add);
 }
 
 

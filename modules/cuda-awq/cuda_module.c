@@ -124,6 +124,9 @@ cuda_device_open(struct cuda_engine *e, char *err, size_t len)
     }
     g = getenv("LMD_CUDA_BLAS_ONLY");
     e->blas_only = g != NULL && strcmp(g, "1") == 0;
+    g = getenv("LMD_CUDA_AWQ_DEQ_MIN");
+    e->awq_deq_min = g != NULL ? (uint32_t) strtoul(g, NULL, 10)
+                               : CUDA_AWQ_DEQ_MIN;
     g = getenv("LMD_CUDA_ATTENTION");
     e->attn_generic = g != NULL && strcmp(g, "generic") == 0 ? 2 : 0;
     return 0;

@@ -63,6 +63,30 @@ cuda_awq_extent(const struct cuda_engine *e, int *in, int *out)
 }
 
 
+/* Elements of the largest AWQ matrix (0: none). */
+static size_t
+cuda_awq_max_elems(const struct cuda_engine *e)
+{
+    const struct cuda_mat  *m[4];
+    size_t                  best = 0, n;
+    uint32_t                i, j;
+
+    for (i = 0; i < e->n_layers; i++) {
+        m[0] = &e->w.layers[i].wqkv;
+        m[1] = &e->w.layers[i].wo;
+        m[2] = &e->w.layers[i].w_gate_up;
+        m[3] = &e->w.layers[i].w_down;
+        for (j = 0; j < 4; j++) {
+            n = (size_t) m[j]->rows * m[j]->cols;
+            if (m[j]->kind == CUDA_MAT_AWQ && n > best) {
+                best = n;
+            }
+        }
+    }
+    return best;
+}
+
+
 /* Lays the activations and work buffers out from base (NULL: sizes
  * only); returns the bytes. */
 static size_t
@@ -100,6 +124,9 @@ cuda_acts_layout(const struct cuda_engine *e, struct cuda_acts *a,
                                  : 0);
     CUDA_CARVE(blas_work, CUDA_BLAS_WORKSPACE);
     CUDA_CARVE(sample_work, cuda_sample_work_bytes(l, d->vocab));
+    if (e->awq_deq_min > 0 && t >= e->awq_deq_min) {
+        CUDA_CARVE(deq, cuda_awq_max_elems(e) * 2);
+    }
 
 #undef CUDA_CARVE
 

@@ -24,7 +24,9 @@
  *   awq         a dummy AWQ checkpoint (load_format dummy with a
  *               quantization_config) against the double reference on
  *               its dequantized weights (lmd_awq_dequant_rows), through
- *               the GEMM (prefill) and the GEMV (decode batches).
+ *               the GEMM (prefill) and the GEMV (decode batches); again
+ *               with the prompt's weights unpacked to f16 on the GPU and
+ *               multiplied by cuBLAS (LMD_CUDA_AWQ_DEQ_MIN=17).
  *   batch       five sequences prefilled together, then 24 decode steps
  *               together (the CUDA graph path after the first): every
  *               logit within 1e-2 of each sequence run alone without
@@ -578,9 +580,11 @@ awq_reference(struct mref_model *m, const struct lmd_model_weights *w)
 }
 
 
-/* Prefill of AWQ_TOKENS - 8 tokens (the GEMM), then 8 single decode
- * steps (the GEMV). */
-LMD_TEST(awq_dummy)
+/* Prefill of AWQ_TOKENS - 8 tokens (the GEMM, or with deq_min set as
+ * LMD_CUDA_AWQ_DEQ_MIN the weights unpacked to f16 and cuBLAS), then 8
+ * single decode steps (the GEMV). */
+static void
+awq_case(const char *deq_min)
 {
     const struct lmd_module   *cuda;
     struct lmd_model_weights  *w = NULL;
@@ -599,6 +603,7 @@ LMD_TEST(awq_dummy)
     float                     *got = NULL;
     double                    *want = NULL;
     FILE                      *f;
+    int                        rc;
 
     memset(&m, 0, sizeof(m));
     memset(&cm, 0, sizeof(cm));
@@ -630,10 +635,12 @@ LMD_TEST(awq_dummy)
     p.load_format = "dummy";
     p.weights = "auto";
     p.seed = 11;
-    if (!fail_unless(cuda->ops.engine.open(mref_host(), &p, &eng, err,
-                                           sizeof(err)) == LMD_MODULE_OK,
-                     "open: %s", err))
-    {
+    if (deq_min != NULL) {
+        setenv("LMD_CUDA_AWQ_DEQ_MIN", deq_min, 1);
+    }
+    rc = cuda->ops.engine.open(mref_host(), &p, &eng, err, sizeof(err));
+    unsetenv("LMD_CUDA_AWQ_DEQ_MIN");
+    if (!fail_unless(rc == LMD_MODULE_OK, "open: %s", err)) {
         eng = NULL;
         goto done;
     }
@@ -676,10 +683,12 @@ LMD_TEST(awq_dummy)
         }
     }
     cmp_rows(&cm, got, want, AWQ_TOKENS, AWQ_VOCAB);
-    printf("# AWQ dummy on the GPU: rel L2 %.2e (bound %g), max |dlogit| "
-           "%.4f vs the double reference on the dequantized weights; "
-           "argmax differs at %zu of %zu with a gap > %g\n", cmp_rel(&cm),
-           TOL_REL_AWQ, cm.max, cm.flips, cm.checked, GAP_MIN);
+    printf("# AWQ dummy on the GPU (%s): rel L2 %.2e (bound %g), max "
+           "|dlogit| %.4f vs the double reference on the dequantized "
+           "weights; argmax differs at %zu of %zu with a gap > %g\n",
+           deq_min != NULL ? "prompt unpacked to f16, cuBLAS" : "W4A16",
+           cmp_rel(&cm), TOL_REL_AWQ, cm.max, cm.flips, cm.checked,
+           GAP_MIN);
     fail_unless(cmp_rel(&cm) <= TOL_REL_AWQ && cm.flips == 0,
                 "AWQ: rel L2 %.3g, %zu flips", cmp_rel(&cm), cm.flips);
 done:
@@ -696,6 +705,18 @@ done:
         mref_rmdir(dir);
     }
     mref_module_close(hcu);
+}
+
+
+LMD_TEST(awq_dummy)
+{
+    awq_case(NULL);
+}
+
+
+LMD_TEST(awq_dummy_dequant)
+{
+    awq_case("17");
 }
 
 
