@@ -43,6 +43,7 @@
  */
 
 #include "awq_kernels.h"
+#include "cuda_ptx.cuh"
 
 #include <atomic>
 #include <cuda_fp16.h>
@@ -75,30 +76,6 @@ struct awq_cfg {
 };
 
 
-static __device__ __forceinline__ void
-awq_cp16(uint32_t dst, const void *src, int bytes)
-{
-    /* bytes 0: the 16 bytes are zero-filled and src is not read */
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
-        :: "r"(dst), "l"(src), "r"(bytes) : "memory");
-}
-
-
-static __device__ __forceinline__ void
-awq_cp_commit(void)
-{
-    asm volatile("cp.async.commit_group;" ::: "memory");
-}
-
-
-template <int N>
-static __device__ __forceinline__ void
-awq_cp_wait(void)
-{
-    asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
-}
-
-
 static __device__ __forceinline__ uint32_t
 awq_lds32(uint32_t p)
 {
@@ -114,15 +91,6 @@ awq_lds128(uint32_t *v, uint32_t p)
 {
     asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
         : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(p));
-}
-
-
-static __device__ __forceinline__ void
-awq_ldmatrix4(uint32_t *d, uint32_t p)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 "
-        "{%0, %1, %2, %3}, [%4];"
-        : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3]) : "r"(p));
 }
 
 
@@ -143,17 +111,6 @@ awq_hmul2(uint32_t a, uint32_t b)
 
     asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
     return r;
-}
-
-
-static __device__ __forceinline__ void
-awq_mma(float *d, const uint32_t *a, uint32_t b0, uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 
@@ -205,7 +162,7 @@ awq_load_stage(const struct awq_args &a, uint32_t st, int kt, int m0,
         const int  row = m0 + r;
         const bool ok = row < a.m;
 
-        awq_cp16(st + awq_a_off<BK>(r, ch),
+        ptx_cp16(st + awq_a_off<BK>(r, ch),
                  a.x + (size_t) (ok ? row : 0) * a.in + k0 + ch * 8,
                  ok ? 16 : 0);
     }
@@ -214,14 +171,14 @@ awq_load_stage(const struct awq_args &a, uint32_t st, int kt, int m0,
         const int  i = tid + j * AWQ_GEMM_THREADS;
         const int  r = i >> 2, ch = i & 3;
 
-        awq_cp16(st + C::A_BYTES + awq_b_off(r, ch),
+        ptx_cp16(st + C::A_BYTES + awq_b_off(r, ch),
                  a.qweight + (size_t) (k0 + r) * ow + n0 / 8 + ch * 4, 16);
     }
     if (tid < 16) {
-        awq_cp16(st + C::A_BYTES + C::B_BYTES + tid * 16,
+        ptx_cp16(st + C::A_BYTES + C::B_BYTES + tid * 16,
                  a.scales + (size_t) grp * a.out + n0 + tid * 8, 16);
     } else if (tid < 20) {
-        awq_cp16(st + C::A_BYTES + C::B_BYTES + C::S_BYTES
+        ptx_cp16(st + C::A_BYTES + C::B_BYTES + C::S_BYTES
                  + (tid - 16) * 16,
                  a.qzeros + (size_t) grp * ow + n0 / 8 + (tid - 16) * 4,
                  16);
@@ -268,11 +225,11 @@ awq_gemm_kernel(const struct awq_args a, float *part)
             awq_load_stage<BM, BK, ST>(a, sbase + s * C::STAGE, kb + s,
                                        m0, n0);
         }
-        awq_cp_commit();
+        ptx_commit();
     }
 
     for (int it = 0; it < nkt; it++) {
-        awq_cp_wait<ST - 2>();
+        ptx_wait<ST - 2>();
         __syncthreads();                /* stage it % ST is in; the
                                            stage refilled below is free */
         {
@@ -282,7 +239,7 @@ awq_gemm_kernel(const struct awq_args a, float *part)
                 awq_load_stage<BM, BK, ST>(a, sbase + (nx % ST) * C::STAGE,
                                            kb + nx, m0, n0);
             }
-            awq_cp_commit();
+            ptx_commit();
         }
 
         const uint32_t  sa = sbase + (it % ST) * C::STAGE;
@@ -313,7 +270,7 @@ awq_gemm_kernel(const struct awq_args a, float *part)
 
 #pragma unroll
             for (int mi = 0; mi < MT; mi++) {
-                awq_ldmatrix4(af[mi], sa + awq_a_off<BK>(
+                ptx_ldsm4(af[mi], sa + awq_a_off<BK>(
                     wm * (BM / 2) + mi * 16 + (lane & 15),
                     2 * s + (lane >> 4)));
             }
@@ -341,13 +298,13 @@ awq_gemm_kernel(const struct awq_args a, float *part)
 
 #pragma unroll
                     for (int mi = 0; mi < MT; mi++) {
-                        awq_mma(acc[mi][t], af[mi], b0, b1);
+                        ptx_mma_f16(acc[mi][t], af[mi], b0, b1);
                     }
                 }
             }
         }
     }
-    awq_cp_wait<0>();
+    ptx_wait<0>();
 
     /*
      * acc[mi][t][e]: row g (e < 2) or g + 8 of m16 tile mi; e even:

@@ -46,6 +46,7 @@
 
 #include "awq_kernels.h"
 #include "cuda_pdl.cuh"
+#include "cuda_ptx.cuh"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -87,51 +88,6 @@ awq_hmul2(uint32_t a, uint32_t b)
 
     asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
     return r;
-}
-
-
-static __device__ __forceinline__ void
-awq_mma(float *d, const uint32_t *a, uint32_t b0, uint32_t b1)
-{
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-
-/* Streamed weights: 16 bytes, cached in L2 only. */
-static __device__ __forceinline__ void
-awq_cp_cg(uint32_t dst, const void *src)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;"
-                 :: "r"(dst), "l"(src) : "memory");
-}
-
-
-/* Reused data (x, scales, zeros): 16 bytes, n of them read (16 or 0,
- * the rest zero-filled). */
-static __device__ __forceinline__ void
-awq_cp_ca(uint32_t dst, const void *src, int n)
-{
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;"
-                 :: "r"(dst), "l"(src), "r"(n) : "memory");
-}
-
-
-static __device__ __forceinline__ void
-awq_cp_commit(void)
-{
-    asm volatile("cp.async.commit_group;" ::: "memory");
-}
-
-
-template <int N>
-static __device__ __forceinline__ void
-awq_cp_wait(void)
-{
-    asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
 }
 
 
@@ -277,7 +233,8 @@ awq_gemv_kernel(const struct awq_args a, unsigned *cnt, float *part,
         for (int it = 0; it < 4; it++) {
             const int  row = it * 8 + (lane >> 2), ch = lane & 3;
 
-            awq_cp_cg(sb + awq_swz(row, ch), qw + (size_t) row * ow + ch * 4);
+            ptx_cp16(sb + awq_swz(row, ch), qw + (size_t) row * ow + ch * 4,
+                     16);
         }
 #pragma unroll
         for (int it = 0; it < NB; it++) {
@@ -285,7 +242,7 @@ awq_gemv_kernel(const struct awq_args a, unsigned *cnt, float *part,
             const int  q = it * 32 + lane, row = q >> 2;
             const int  b = q >> 1 & 1, j = q & 1;
 
-            awq_cp_ca(sb + AWQ_WBYTES + ((b * R + row) * 16 + 8 * j) * 2,
+            ptx_cp16_ca(sb + AWQ_WBYTES + ((b * R + row) * 16 + 8 * j) * 2,
                       a.x + (size_t) (row < m ? row : 0) * in + k0 + 16 * b
                       + 8 * j, row < m ? 16 : 0);
         }
@@ -293,10 +250,10 @@ awq_gemv_kernel(const struct awq_args a, unsigned *cnt, float *part,
             const uint32_t  zs = sb + AWQ_WBYTES + XB;
 
             if (lane < 16) {
-                awq_cp_ca(zs + lane * 16, a.scales + (size_t) ig * out
+                ptx_cp16_ca(zs + lane * 16, a.scales + (size_t) ig * out
                           + tile * AWQ_TILE + lane * 8, 16);
             } else if (lane < 20) {
-                awq_cp_ca(zs + 256 + (lane - 16) * 16, a.qzeros
+                ptx_cp16_ca(zs + 256 + (lane - 16) * 16, a.qzeros
                           + (size_t) ig * ow + tile * 16 + (lane - 16) * 4,
                           16);
             }
@@ -378,7 +335,7 @@ awq_gemv_kernel(const struct awq_args a, unsigned *cnt, float *part,
                                                 zhy[t]), sy[t]);
 #pragma unroll
                     for (int nb = 0; nb < NB; nb++) {
-                        awq_mma(acc[t][nb], af, xf[nb].x, xf[nb].y);
+                        ptx_mma_f16(acc[t][nb], af, xf[nb].x, xf[nb].y);
                     }
                 }
             }
@@ -393,19 +350,19 @@ awq_gemv_kernel(const struct awq_args a, unsigned *cnt, float *part,
         if (i < n) {
             issue(i);
         }
-        awq_cp_commit();
+        ptx_commit();
     }
     for (int i = 0; i < n; i++) {
         if (i + AWQ_STAGES - 1 < n) {
             issue((i + AWQ_STAGES - 1) % AWQ_STAGES);
         }
-        awq_cp_commit();
-        awq_cp_wait<AWQ_STAGES - 1>();
+        ptx_commit();
+        ptx_wait<AWQ_STAGES - 1>();
         __syncwarp();                   /* the other lanes' copies too */
         compute(i % AWQ_STAGES, i == 0);
         __syncwarp();                   /* slot read before its refill */
     }
-    awq_cp_wait<0>();
+    ptx_wait<0>();
     __syncthreads();
 
     /* The warps' sums in fragment order, high-nibble tiles scaled back. */

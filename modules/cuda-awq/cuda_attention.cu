@@ -1,36 +1,41 @@
 /*
- * cuda_attention.cu -- paged attention for prompt chunks and mixed steps
- * (flash-style: tiles of query rows against tiles of cached positions on
- * tensor cores, online softmax), head_dim 64 or 128.
+ * cuda_attention.cu -- paged attention on tensor cores for every step:
+ * prompt chunks, mixed prefill+decode steps and decode steps (flash
+ * style: tiles of query rows against tiles of cached positions, online
+ * softmax), head_dim 64 or 128.
  *
- * Plan.  A CTA of 4 warps takes one (sequence, query head, tile of 64 new
- * tokens); each warp owns 16 of the rows.  The tile's queries sit in
- * shared memory; the positions the tile attends to (the cached prefix
- * and the new tokens up to the tile's last one, or the sliding window)
- * stream through in tiles of 64 keys and values, ATT_STAGES - 1 tiles in
- * flight by cp.async while one is used, gathered row by row through the
- * block table, so a block size below 64 costs nothing more than a table
- * read per row.  Per key
- * tile a warp computes S = Q K^T (mma.m16n8k16, f32), masks it (causal,
+ * Plan.  A CTA of 4 warps takes one (sequence, KV head, tile of 64 rows);
+ * row r is (new token r / G, query head r % G of the G sharing the KV
+ * head), so those heads share every key and value tile, and each warp
+ * owns 16 rows.  The rows' queries sit in shared memory; the positions
+ * they attend to (the cached prefix and the new tokens up to the tile's
+ * last one, or the sliding window) stream through in tiles of 64 keys
+ * and values, ATT_STAGES - 1 tiles in flight by cp.async while one is
+ * used, gathered row by row through the block table, so a block size
+ * below 64 costs nothing more than a table read per row.  Per key tile a
+ * warp computes S = Q K^T (mma.m16n8k16, f32), masks it (causal,
  * window), updates its rows' running max and sum (f32, base-2 exponent)
  * and adds P V, P rounded to the act type straight from the S registers
- * (the accumulator layout of S is the operand layout of P).  The output
- * is rounded once at the end.
+ * (att_tile).  The output is rounded once at the end.  Where the grid
+ * would not fill the GPU the key range is split in parts, combined by a
+ * second kernel in part order.
  *
  * A warp with no valid rows (a sequence of fewer new tokens than the
  * tile, e.g. the one-token sequences of a mixed prefill+decode step)
  * only helps to load; rows past the sequence's tokens are computed on
- * zeros and never stored.
+ * zeros and never stored.  Decode steps of up to 16 rows a KV head take
+ * att_dec_kernel instead, whose four warps split each key tile.
  *
  * Shared memory rows are XOR-swizzled in 16-byte chunks (chunk ^ row % 8)
  * so that ldmatrix's 8 rows of one chunk hit 8 distinct bank groups.
  *
- * Decode steps go to cuda_attn_decode.cu (cuda_forward.c tries it
- * first); this kernel takes them too, one valid row per tile.
+ * cuda_forward.c takes this file's kernels first for every step; the
+ * split-K decode kernel (cuda_attn_decode.cu) only serves head_dim 256.
  */
 
 #include "cuda_kernels.h"
 #include "cuda_pdl.cuh"
+#include "cuda_ptx.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -45,62 +50,6 @@
 #define ATT_LOG2E       1.4426950408889634f
 
 
-/* ------------------------------------------------------------------------
- * Small pieces: 16-byte async copies, ldmatrix, mma
- * ------------------------------------------------------------------------ */
-
-static __device__ __forceinline__ uint32_t
-att_smem(const void *p)
-{
-    return (uint32_t) __cvta_generic_to_shared(p);
-}
-
-
-/* 16 bytes from src to dst, or 16 zero bytes when !valid. */
-static __device__ __forceinline__ void
-att_cp16(uint32_t dst, const void *src, bool valid)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
-                 :: "r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
-}
-
-
-static __device__ __forceinline__ void
-att_commit(void)
-{
-    asm volatile("cp.async.commit_group;" ::: "memory");
-}
-
-
-/* Waits until at most N of this thread's copy groups are in flight. */
-template <int N>
-static __device__ __forceinline__ void
-att_wait(void)
-{
-    asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
-}
-
-
-static __device__ __forceinline__ void
-att_ldsm4(uint32_t *d, uint32_t addr)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 "
-                 "{%0, %1, %2, %3}, [%4];"
-                 : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
-                 : "r"(addr));
-}
-
-
-static __device__ __forceinline__ void
-att_ldsm4_t(uint32_t *d, uint32_t addr)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 "
-                 "{%0, %1, %2, %3}, [%4];"
-                 : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
-                 : "r"(addr));
-}
-
-
 /* The act type's pieces: mma on 16-bit operands with f32 accumulation,
  * packing two f32 into one operand register, storing two outputs. */
 template <typename T> struct att_t;
@@ -108,12 +57,7 @@ template <typename T> struct att_t;
 template <> struct att_t<__half> {
     static __device__ __forceinline__ void
     mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                     "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-                     "{%0, %1, %2, %3};"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]),
-                       "r"(b0), "r"(b1));
+        ptx_mma_f16(c, a, b0, b1);
     }
     static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
         __half2  h = __floats2half2_rn(lo, hi);
@@ -127,12 +71,7 @@ template <> struct att_t<__half> {
 template <> struct att_t<__nv_bfloat16> {
     static __device__ __forceinline__ void
     mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                     "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-                     "{%0, %1, %2, %3};"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]),
-                       "r"(b0), "r"(b1));
+        ptx_mma_bf16(c, a, b0, b1);
     }
     static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
         __nv_bfloat162  h = __floats2bfloat162_rn(lo, hi);
@@ -208,8 +147,215 @@ att_load_kv(const struct att_args &a, const char *head_k, uint32_t seq,
             src = head_k + ((size_t) bt[p / bs] * a.kv.block_stride
                             + (size_t) (p % bs) * HD) * 2 + ch * 16;
         }
-        att_cp16(ks + att_off<HD>(row, ch), src, in);
-        att_cp16(vs + att_off<HD>(row, ch), src + v_off, in);
+        ptx_cp16(ks + att_off<HD>(row, ch), src, in ? 16 : 0);
+        ptx_cp16(vs + att_off<HD>(row, ch), src + v_off, in ? 16 : 0);
+    }
+}
+
+
+/* The query rows r0 .. r0 + n_rows - 1 into the first `rows` rows of qs
+ * (row r: new token r / G, query head kvh * G + r % G); rows past
+ * n_rows are zero. */
+template <int HD>
+static __device__ __forceinline__ void
+att_load_q(const struct att_args &a, uint32_t qs, uint32_t rows,
+    uint32_t row0, uint32_t r0, uint32_t n_rows, uint32_t kvh)
+{
+    constexpr uint32_t  CH = HD / 8;
+    uint32_t            i, row, ch, j, G = a.group;
+    const char         *src;
+
+    for (i = threadIdx.x; i < rows * CH; i += ATT_THREADS) {
+        row = i / CH;
+        ch = i % CH;
+        j = r0 + min(row, n_rows - 1);
+        src = (const char *) a.q
+              + (((size_t) row0 + j / G) * a.n_heads + kvh * G + j % G)
+                * HD * 2 + ch * 16;
+        ptx_cp16(qs + att_off<HD>(row, ch), src, row < n_rows ? 16 : 0);
+    }
+}
+
+
+/* A CTA's key/value pipeline over its tiles t0 .. t1 - 1 (tile t at
+ * positions tlo + ATT_BN t), ATT_STAGES stages from ks0 and vs0. */
+struct att_pipe {
+    const char  *head_k;
+    uint32_t     seq, tlo, lo, hi, t0, t1, ks0, vs0;
+};
+
+
+/* The pipeline of part `part` (of a.parts) of the positions that query
+ * positions q_lo .. q_hi attend to (from the window's start, tiles
+ * aligned down), its stages after qbytes of queries at qs. */
+template <int HD>
+static __device__ __forceinline__ struct att_pipe
+att_pipe_init(const struct att_args &a, uint32_t seq, uint32_t kvh,
+    uint32_t part, uint32_t q_lo, uint32_t q_hi, uint32_t qs,
+    uint32_t qbytes)
+{
+    struct att_pipe  p;
+    uint32_t         n_tiles, per;
+
+    p.seq = seq;
+    p.lo = a.window > 0 && q_lo + 1 > a.window ? q_lo + 1 - a.window : 0;
+    p.hi = q_hi;
+    p.tlo = p.lo & ~(uint32_t) (ATT_BN - 1);
+    n_tiles = (p.hi - p.tlo) / ATT_BN + 1;
+    per = (n_tiles + a.parts - 1) / a.parts;
+    p.t0 = min(part * per, n_tiles);
+    p.t1 = min(p.t0 + per, n_tiles);
+    p.ks0 = qs + qbytes;
+    p.vs0 = p.ks0 + ATT_STAGES * ATT_BN * HD * 2;
+    p.head_k = (const char *) a.cache
+               + ((size_t) a.layer * a.kv.layer_stride
+                  + (size_t) kvh * a.kv.block_size * HD) * 2;
+    return p;
+}
+
+
+/* The first ATT_STAGES - 1 tiles, one copy group each (the first also
+ * holds the queries issued before); a group is committed even where
+ * there is no tile, so that group counts stay uniform. */
+template <int HD>
+static __device__ __forceinline__ void
+att_kv_start(const struct att_args &a, const struct att_pipe &p)
+{
+    constexpr uint32_t  TILE = ATT_BN * HD * 2;
+    uint32_t            i;
+
+    for (i = 0; i < ATT_STAGES - 1; i++) {
+        if (p.t0 + i < p.t1) {
+            att_load_kv<HD>(a, p.head_k, p.seq, p.tlo + (p.t0 + i) * ATT_BN,
+                            p.lo, p.hi, p.ks0 + i * TILE, p.vs0 + i * TILE);
+        }
+        ptx_commit();
+    }
+}
+
+
+/* The top of tile it, in every thread: waits for it to land and for
+ * every warp to be done with tile it - 1, then issues tile
+ * it + ATT_STAGES - 1 into that stage.  Returns tile it's stage. */
+template <int HD>
+static __device__ __forceinline__ uint32_t
+att_kv_next(const struct att_args &a, const struct att_pipe &p,
+    uint32_t it)
+{
+    constexpr uint32_t  TILE = ATT_BN * HD * 2;
+    uint32_t            j = (it - p.t0 + ATT_STAGES - 1) % ATT_STAGES;
+
+    ptx_wait<ATT_STAGES - 2>();
+    __syncthreads();
+    if (it + ATT_STAGES - 1 < p.t1) {
+        att_load_kv<HD>(a, p.head_k, p.seq,
+                        p.tlo + (it + ATT_STAGES - 1) * ATT_BN, p.lo, p.hi,
+                        p.ks0 + j * TILE, p.vs0 + j * TILE);
+    }
+    ptx_commit();
+    return ((it - p.t0) % ATT_STAGES) * TILE;
+}
+
+
+/* One key tile for a warp's 16 query rows (from shared row qrow) against
+ * the NJ * 8 keys of the tile from key k0 (positions base + k0 ..):
+ * S = Q K^T (mma, f32), the mask (causal, window) and online softmax of
+ * the thread's two rows (at positions rp[0], rp[1]; base-2 exponent),
+ * then O += P V with P rounded to the act type straight from the S
+ * registers (the accumulator layout of S is the operand layout of P). */
+template <typename T, int HD, int NJ>
+static __device__ __forceinline__ void
+att_tile(const struct att_args &a, uint32_t qs, uint32_t ks, uint32_t vs,
+    uint32_t qrow, uint32_t k0, uint32_t base, const uint32_t *rp,
+    float (&o)[HD / 8][4], float *m, float *l)
+{
+    uint32_t  lane = threadIdx.x % 32, c = lane % 4, i, j, kk;
+    float     s[NJ][4];
+
+#pragma unroll
+    for (j = 0; j < NJ; j++) {
+        s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+    }
+#pragma unroll
+    for (kk = 0; kk < HD / 16; kk++) {
+        uint32_t  qa[4];
+
+        ptx_ldsm4(qa, qs + att_off<HD>(qrow + lane % 16,
+                                       kk * 2 + lane / 16));
+#pragma unroll
+        for (j = 0; j < NJ; j += 2) {
+            uint32_t  kb[4];
+
+            ptx_ldsm4(kb, ks + att_off<HD>(k0 + j * 8 + (lane / 16) * 8
+                                           + lane % 8,
+                                           kk * 2 + (lane / 8) % 2));
+            att_t<T>::mma(s[j], qa, kb[0], kb[1]);
+            att_t<T>::mma(s[j + 1], qa, kb[2], kb[3]);
+        }
+    }
+
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float     mx = -INFINITY, mu, corr, sum = 0.0f;
+        uint32_t  wlo = a.window > 0 && rp[r] + 1 > a.window
+                        ? rp[r] + 1 - a.window : 0;
+
+#pragma unroll
+        for (j = 0; j < NJ; j++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                uint32_t  p = base + k0 + j * 8 + c * 2 + e;
+                float     v = s[j][r * 2 + e] * a.scale_log2;
+
+                v = p <= rp[r] && p >= wlo ? v : -INFINITY;
+                s[j][r * 2 + e] = v;
+                mx = fmaxf(mx, v);
+            }
+        }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        mx = fmaxf(mx, m[r]);
+        mu = mx == -INFINITY ? 0.0f : mx;   /* all masked so far */
+        corr = exp2f(m[r] - mu);            /* 0 when m was -inf */
+        m[r] = mx;
+#pragma unroll
+        for (j = 0; j < NJ; j++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                float  w = exp2f(s[j][r * 2 + e] - mu);
+
+                s[j][r * 2 + e] = w;
+                sum += w;
+            }
+        }
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        l[r] = l[r] * corr + sum;
+#pragma unroll
+        for (i = 0; i < HD / 8; i++) {
+            o[i][r * 2] *= corr;
+            o[i][r * 2 + 1] *= corr;
+        }
+    }
+
+#pragma unroll
+    for (kk = 0; kk < NJ / 2; kk++) {
+        uint32_t  pa[4];
+
+        pa[0] = att_t<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+        pa[1] = att_t<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+        pa[2] = att_t<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        pa[3] = att_t<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+        for (j = 0; j < HD / 8; j += 2) {
+            uint32_t  vb[4];
+
+            ptx_ldsm4_t(vb, vs + att_off<HD>(k0 + kk * 16
+                                             + ((lane / 8) % 2) * 8
+                                             + lane % 8, j + lane / 16));
+            att_t<T>::mma(o[j], pa, vb[0], vb[1]);
+            att_t<T>::mma(o[j + 1], pa, vb[2], vb[3]);
+        }
     }
 }
 
@@ -225,19 +371,15 @@ att_kernel(const struct att_args a)
     pdl_wait();                 /* cuda_pdl.cuh */
     pdl_trigger();
 
-    constexpr uint32_t  CH = HD / 8;
-    constexpr uint32_t  TILE = ATT_BN * HD * 2;         /* bytes */
     extern __shared__ __align__(128) char att_sm[];     /* Q | K[S] | V[S] */
     uint32_t            seq = blockIdx.z, kvh = blockIdx.y;
     uint32_t            rt = blockIdx.x / a.parts, part = blockIdx.x % a.parts;
     uint32_t            warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     uint32_t            g = lane / 4, c = lane % 4, G = a.group;
-    uint32_t            row0, n_new, first, n_rows, r0, q_lo, q_hi;
-    uint32_t            lo, hi, tlo, n_tiles, per, t0, t1;
-    uint32_t            base, it, i, j, kk, row, ch, tok;
-    uint32_t            qs, ks0, vs0, ks, vs, rp[2];
-    const char         *head_k, *src;
-    float               o[HD / 8][4], s[ATT_BN / 8][4];
+    uint32_t            row0, n_new, first, n_rows, r0, it, i, j, st;
+    uint32_t            qs, rp[2];
+    struct att_pipe     pipe;
+    float               o[HD / 8][4];
     float               m[2] = { -INFINITY, -INFINITY }, l[2] = { 0, 0 };
     bool                busy;
 
@@ -249,45 +391,14 @@ att_kernel(const struct att_args a)
     }
     first = a.seq_ctx[seq] - n_new;         /* position of new token 0 */
     n_rows = min(n_new * G - r0, (uint32_t) ATT_BM);
-    q_lo = first + r0 / G;                  /* the tile's first position */
-    q_hi = first + (r0 + n_rows - 1) / G;   /* and last one */
-    lo = a.window > 0 && q_lo + 1 > a.window ? q_lo + 1 - a.window : 0;
-    hi = q_hi;
-    tlo = lo & ~(uint32_t) (ATT_BN - 1);    /* tiles start aligned */
-    n_tiles = (hi - tlo) / ATT_BN + 1;
-    per = (n_tiles + a.parts - 1) / a.parts;
-    t0 = min(part * per, n_tiles);
-    t1 = min(t0 + per, n_tiles);
     busy = warp * 16 < n_rows;
+    qs = ptx_smem(att_sm);
+    pipe = att_pipe_init<HD>(a, seq, kvh, part, first + r0 / G,
+                             first + (r0 + n_rows - 1) / G, qs,
+                             ATT_BM * HD * 2);
 
-    qs = att_smem(att_sm);
-    ks0 = qs + ATT_BM * HD * 2;
-    vs0 = ks0 + ATT_STAGES * TILE;
-    head_k = (const char *) a.cache
-             + ((size_t) a.layer * a.kv.layer_stride
-                + (size_t) kvh * a.kv.block_size * HD) * 2;
-
-    /* The query rows, those past the sequence's tokens zero. */
-    for (i = threadIdx.x; i < ATT_BM * CH; i += ATT_THREADS) {
-        row = i / CH;
-        ch = i % CH;
-        j = r0 + min(row, n_rows - 1);
-        src = (const char *) a.q
-              + (((size_t) row0 + j / G) * a.n_heads + kvh * G + j % G)
-                * HD * 2 + ch * 16;
-        att_cp16(qs + att_off<HD>(row, ch), src, row < n_rows);
-    }
-    /* The first ATT_STAGES - 1 tiles, one copy group each (the first
-     * with the queries); a group is committed even where there is no
-     * tile, so that group counts stay uniform. */
-    for (i = 0; i < ATT_STAGES - 1; i++) {
-        if (t0 + i < t1) {
-            att_load_kv<HD>(a, head_k, seq, tlo + (t0 + i) * ATT_BN, lo,
-                            hi, ks0 + i * TILE, vs0 + i * TILE);
-        }
-        att_commit();
-    }
-
+    att_load_q<HD>(a, qs, ATT_BM, row0, r0, n_rows, kvh);
+    att_kv_start<HD>(a, pipe);
     for (i = 0; i < HD / 8; i++) {
         o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
     }
@@ -296,113 +407,16 @@ att_kernel(const struct att_args a)
     rp[0] = first + (r0 + min(warp * 16 + g, n_rows - 1)) / G;
     rp[1] = first + (r0 + min(warp * 16 + g + 8, n_rows - 1)) / G;
 
-    for (it = t0; it < t1; it++) {
-        base = tlo + it * ATT_BN;
-        att_wait<ATT_STAGES - 2>();         /* tile it has landed */
-        __syncthreads();                    /* and tile it - 1 is done */
-        j = (it - t0 + ATT_STAGES - 1) % ATT_STAGES;
-        if (it + ATT_STAGES - 1 < t1) {
-            att_load_kv<HD>(a, head_k, seq,
-                            base + (ATT_STAGES - 1) * ATT_BN, lo, hi,
-                            ks0 + j * TILE, vs0 + j * TILE);
-        }
-        att_commit();
-        if (!busy) {
-            continue;
-        }
-        ks = ks0 + ((it - t0) % ATT_STAGES) * TILE;
-        vs = vs0 + ((it - t0) % ATT_STAGES) * TILE;
-
-        /* S = Q K^T for the warp's 16 rows and the tile's 64 keys. */
-        for (j = 0; j < ATT_BN / 8; j++) {
-            s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-        }
-#pragma unroll
-        for (kk = 0; kk < HD / 16; kk++) {
-            uint32_t  qa[4];
-
-            att_ldsm4(qa, qs + att_off<HD>(warp * 16 + lane % 16,
-                                           kk * 2 + lane / 16));
-#pragma unroll
-            for (j = 0; j < ATT_BN / 8; j += 2) {
-                uint32_t  kb[4];
-
-                att_ldsm4(kb, ks + att_off<HD>(j * 8 + (lane / 16) * 8
-                                               + lane % 8,
-                                               kk * 2 + (lane / 8) % 2));
-                att_t<T>::mma(s[j], qa, kb[0], kb[1]);
-                att_t<T>::mma(s[j + 1], qa, kb[2], kb[3]);
-            }
-        }
-
-        /* Mask, then the online softmax of each of the two rows. */
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            float  mx = -INFINITY, mu, corr, sum = 0.0f;
-            uint32_t  wlo = a.window > 0 && rp[r] + 1 > a.window
-                            ? rp[r] + 1 - a.window : 0;
-
-#pragma unroll
-            for (j = 0; j < ATT_BN / 8; j++) {
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    uint32_t  p = base + j * 8 + c * 2 + e;
-                    float     v = s[j][r * 2 + e] * a.scale_log2;
-
-                    v = p <= rp[r] && p >= wlo ? v : -INFINITY;
-                    s[j][r * 2 + e] = v;
-                    mx = fmaxf(mx, v);
-                }
-            }
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            mx = fmaxf(mx, m[r]);
-            mu = mx == -INFINITY ? 0.0f : mx;   /* all masked so far */
-            corr = exp2f(m[r] - mu);            /* 0 when m was -inf */
-            m[r] = mx;
-#pragma unroll
-            for (j = 0; j < ATT_BN / 8; j++) {
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    float  w = exp2f(s[j][r * 2 + e] - mu);
-
-                    s[j][r * 2 + e] = w;
-                    sum += w;
-                }
-            }
-            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-            l[r] = l[r] * corr + sum;
-#pragma unroll
-            for (i = 0; i < HD / 8; i++) {
-                o[i][r * 2] *= corr;
-                o[i][r * 2 + 1] *= corr;
-            }
-        }
-
-        /* O += P V, P from the S registers 16 keys at a time. */
-#pragma unroll
-        for (kk = 0; kk < ATT_BN / 16; kk++) {
-            uint32_t  pa[4];
-
-            pa[0] = att_t<T>::pack(s[2 * kk][0], s[2 * kk][1]);
-            pa[1] = att_t<T>::pack(s[2 * kk][2], s[2 * kk][3]);
-            pa[2] = att_t<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            pa[3] = att_t<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-#pragma unroll
-            for (j = 0; j < HD / 8; j += 2) {
-                uint32_t  vb[4];
-
-                att_ldsm4_t(vb, vs + att_off<HD>(kk * 16 + ((lane / 8) % 2)
-                                                 * 8 + lane % 8,
-                                                 j + lane / 16));
-                att_t<T>::mma(o[j], pa, vb[0], vb[1]);
-                att_t<T>::mma(o[j + 1], pa, vb[2], vb[3]);
-            }
+    for (it = pipe.t0; it < pipe.t1; it++) {
+        st = att_kv_next<HD>(a, pipe, it);
+        if (busy) {
+            att_tile<T, HD, ATT_BN / 8>(a, qs, pipe.ks0 + st, pipe.vs0 + st,
+                                        warp * 16, 0,
+                                        pipe.tlo + it * ATT_BN, rp, o, m, l);
         }
     }
 
-    att_wait<0>();                          /* an empty part's queries */
+    ptx_wait<0>();                          /* an empty part's queries */
     if (!busy) {
         return;
     }
@@ -432,9 +446,8 @@ att_kernel(const struct att_args a)
             }
             continue;
         }
-        tok = (r0 + t) / G;
-        dst = (T *) a.out + (((size_t) row0 + tok) * a.n_heads + kvh * G
-                             + (r0 + t) % G) * HD;
+        dst = (T *) a.out + (((size_t) row0 + (r0 + t) / G) * a.n_heads
+                             + kvh * G + (r0 + t) % G) * HD;
 #pragma unroll
         for (j = 0; j < HD / 8; j++) {
             *reinterpret_cast<uint32_t *>(dst + j * 8 + c * 2) =
@@ -457,19 +470,16 @@ att_dec_kernel(const struct att_args a)
     pdl_wait();                 /* cuda_pdl.cuh */
     pdl_trigger();
 
-    constexpr uint32_t  CH = HD / 8;
-    constexpr uint32_t  TILE = ATT_BN * HD * 2;         /* bytes */
     constexpr uint32_t  QB = 16 * HD * 2;               /* query bytes */
     extern __shared__ __align__(128) char att_sm[];     /* Q | K[S] | V[S] */
     uint32_t            seq = blockIdx.z, kvh = blockIdx.y;
     uint32_t            part = blockIdx.x, G = a.group;
     uint32_t            warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     uint32_t            g = lane / 4, c = lane % 4;
-    uint32_t            row0, n_new, first, n_rows, lo, hi, tlo, n_tiles;
-    uint32_t            per, t0, t1, base, it, i, j, kk, row, ch;
-    uint32_t            qs, ks0, vs0, ks, vs, rp[2];
-    const char         *head_k, *src;
-    float               o[HD / 8][4], s[2][4];
+    uint32_t            row0, n_new, first, n_rows, it, i, j, st;
+    uint32_t            qs, rp[2];
+    struct att_pipe     pipe;
+    float               o[HD / 8][4];
     float               m[2] = { -INFINITY, -INFINITY }, l[2] = { 0, 0 };
     float              *mo;
 
@@ -477,137 +487,27 @@ att_dec_kernel(const struct att_args a)
     n_new = a.seq_start[seq + 1] - row0;
     n_rows = n_new * G;                     /* <= 16 */
     first = a.seq_ctx[seq] - n_new;
-    lo = a.window > 0 && first + 1 > a.window ? first + 1 - a.window : 0;
-    hi = first + (n_rows - 1) / G;
-    tlo = lo & ~(uint32_t) (ATT_BN - 1);
-    n_tiles = (hi - tlo) / ATT_BN + 1;
-    per = (n_tiles + a.parts - 1) / a.parts;
-    t0 = min(part * per, n_tiles);
-    t1 = min(t0 + per, n_tiles);
+    qs = ptx_smem(att_sm);
+    pipe = att_pipe_init<HD>(a, seq, kvh, part, first,
+                             first + (n_rows - 1) / G, qs, QB);
 
-    qs = att_smem(att_sm);
-    ks0 = qs + QB;
-    vs0 = ks0 + ATT_STAGES * TILE;
-    head_k = (const char *) a.cache
-             + ((size_t) a.layer * a.kv.layer_stride
-                + (size_t) kvh * a.kv.block_size * HD) * 2;
-
-    for (i = threadIdx.x; i < 16 * CH; i += ATT_THREADS) {
-        row = i / CH;
-        ch = i % CH;
-        j = min(row, n_rows - 1);
-        src = (const char *) a.q
-              + (((size_t) row0 + j / G) * a.n_heads + kvh * G + j % G)
-                * HD * 2 + ch * 16;
-        att_cp16(qs + att_off<HD>(row, ch), src, row < n_rows);
-    }
-    for (i = 0; i < ATT_STAGES - 1; i++) {
-        if (t0 + i < t1) {
-            att_load_kv<HD>(a, head_k, seq, tlo + (t0 + i) * ATT_BN, lo,
-                            hi, ks0 + i * TILE, vs0 + i * TILE);
-        }
-        att_commit();
-    }
+    att_load_q<HD>(a, qs, 16, row0, 0, n_rows, kvh);
+    att_kv_start<HD>(a, pipe);
     for (i = 0; i < HD / 8; i++) {
         o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
     }
     rp[0] = first + min(g, n_rows - 1) / G;
     rp[1] = first + min(g + 8, n_rows - 1) / G;
 
-    for (it = t0; it < t1; it++) {
-        base = tlo + it * ATT_BN;
-        att_wait<ATT_STAGES - 2>();
-        __syncthreads();
-        j = (it - t0 + ATT_STAGES - 1) % ATT_STAGES;
-        if (it + ATT_STAGES - 1 < t1) {
-            att_load_kv<HD>(a, head_k, seq,
-                            base + (ATT_STAGES - 1) * ATT_BN, lo, hi,
-                            ks0 + j * TILE, vs0 + j * TILE);
-        }
-        att_commit();
-        ks = ks0 + ((it - t0) % ATT_STAGES) * TILE;
-        vs = vs0 + ((it - t0) % ATT_STAGES) * TILE;
-
-        /* S for the 16 rows and this warp's 16 keys (two n-tiles). */
-        s[0][0] = s[0][1] = s[0][2] = s[0][3] = 0.0f;
-        s[1][0] = s[1][1] = s[1][2] = s[1][3] = 0.0f;
-#pragma unroll
-        for (kk = 0; kk < HD / 16; kk++) {
-            uint32_t  qa[4], kb[4];
-
-            att_ldsm4(qa, qs + att_off<HD>(lane % 16, kk * 2 + lane / 16));
-            att_ldsm4(kb, ks + att_off<HD>(warp * 16 + (lane / 16) * 8
-                                           + lane % 8,
-                                           kk * 2 + (lane / 8) % 2));
-            att_t<T>::mma(s[0], qa, kb[0], kb[1]);
-            att_t<T>::mma(s[1], qa, kb[2], kb[3]);
-        }
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            float     mx = -INFINITY, mu, corr, sum = 0.0f;
-            uint32_t  wlo = a.window > 0 && rp[r] + 1 > a.window
-                            ? rp[r] + 1 - a.window : 0;
-
-#pragma unroll
-            for (j = 0; j < 2; j++) {
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    uint32_t  p = base + warp * 16 + j * 8 + c * 2 + e;
-                    float     v = s[j][r * 2 + e] * a.scale_log2;
-
-                    v = p <= rp[r] && p >= wlo ? v : -INFINITY;
-                    s[j][r * 2 + e] = v;
-                    mx = fmaxf(mx, v);
-                }
-            }
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            mx = fmaxf(mx, m[r]);
-            mu = mx == -INFINITY ? 0.0f : mx;
-            corr = exp2f(m[r] - mu);
-            m[r] = mx;
-#pragma unroll
-            for (j = 0; j < 2; j++) {
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    float  w = exp2f(s[j][r * 2 + e] - mu);
-
-                    s[j][r * 2 + e] = w;
-                    sum += w;
-                }
-            }
-            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-            l[r] = l[r] * corr + sum;
-#pragma unroll
-            for (i = 0; i < HD / 8; i++) {
-                o[i][r * 2] *= corr;
-                o[i][r * 2 + 1] *= corr;
-            }
-        }
-        {
-            uint32_t  pa[4];
-
-            pa[0] = att_t<T>::pack(s[0][0], s[0][1]);
-            pa[1] = att_t<T>::pack(s[0][2], s[0][3]);
-            pa[2] = att_t<T>::pack(s[1][0], s[1][1]);
-            pa[3] = att_t<T>::pack(s[1][2], s[1][3]);
-#pragma unroll
-            for (j = 0; j < HD / 8; j += 2) {
-                uint32_t  vb[4];
-
-                att_ldsm4_t(vb, vs + att_off<HD>(warp * 16 + ((lane / 8) % 2)
-                                                 * 8 + lane % 8,
-                                                 j + lane / 16));
-                att_t<T>::mma(o[j], pa, vb[0], vb[1]);
-                att_t<T>::mma(o[j + 1], pa, vb[2], vb[3]);
-            }
-        }
+    for (it = pipe.t0; it < pipe.t1; it++) {
+        st = att_kv_next<HD>(a, pipe, it);
+        att_tile<T, HD, 2>(a, qs, pipe.ks0 + st, pipe.vs0 + st, 0,
+                           warp * 16, pipe.tlo + it * ATT_BN, rp, o, m, l);
     }
 
     /* Merge the warps: each puts (max, sum, unscaled output) of its two
      * rows in shared memory (over the key stages, now free). */
-    att_wait<0>();
+    ptx_wait<0>();
     __syncthreads();
     mo = reinterpret_cast<float *>(att_sm + QB);    /* [4][16][HD + 2] */
 #pragma unroll
@@ -751,15 +651,36 @@ att_parts(const struct cuda_step *st, uint32_t ctas)
 }
 
 
+/* Lets kernel take smem bytes of dynamic shared memory, once: *done
+ * (a static of the caller's, one per kernel) remembers what was set. */
+static int
+att_smem_opt_in(void (*kernel)(const struct att_args), size_t smem,
+    size_t *done)
+{
+    if (*done < smem) {
+        if (cudaFuncSetAttribute(kernel,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int) smem) != cudaSuccess)
+        {
+            return -1;
+        }
+        *done = smem;
+    }
+    return 0;
+}
+
+
 template <typename T, int HD>
 static int
 att_launch(struct att_args &a, const struct cuda_step *st, float *work,
     cudaStream_t s)
 {
-    size_t  smem = (size_t) (ATT_BM + 2 * ATT_STAGES * ATT_BN) * HD * 2;
-    dim3    grid(1, a.n_kv_heads, st->n_seqs);
-    bool    dec = st->decode && a.group <= 16;
-    int     bm = dec ? 16 : ATT_BM;
+    static size_t  tile_set, dec_set;      /* att_smem_opt_in's */
+    size_t         smem = (size_t) (ATT_BM + 2 * ATT_STAGES * ATT_BN) * HD
+                          * 2;
+    dim3           grid(1, a.n_kv_heads, st->n_seqs);
+    bool           dec = st->decode && a.group <= 16;
+    int            bm = dec ? 16 : ATT_BM;
 
     a.row_tiles = dec ? 1 : (st->max_seq_tokens * a.group + ATT_BM - 1)
                             / ATT_BM;
@@ -773,18 +694,12 @@ att_launch(struct att_args &a, const struct cuda_step *st, float *work,
         static_assert(ATT_WARPS * 16 * (HD + 2) * 4
                       <= 2 * ATT_STAGES * ATT_BN * HD * 2,
                       "the merge fits the key stages");
-        if (cudaFuncSetAttribute(att_dec_kernel<T, HD>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 (int) smem) != cudaSuccess)
-        {
+        if (att_smem_opt_in(att_dec_kernel<T, HD>, smem, &dec_set) != 0) {
             return -1;
         }
         pdl_launch(att_dec_kernel<T, HD>, grid, ATT_THREADS, smem, s, a);
     } else {
-        if (cudaFuncSetAttribute(att_kernel<T, HD>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 (int) smem) != cudaSuccess)
-        {
+        if (att_smem_opt_in(att_kernel<T, HD>, smem, &tile_set) != 0) {
             return -1;
         }
         pdl_launch(att_kernel<T, HD>, grid, ATT_THREADS, smem, s, a);

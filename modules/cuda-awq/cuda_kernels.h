@@ -159,12 +159,12 @@ int cuda_gemv(int act, const void *w, const void *x, void *y, uint32_t m,
  * token t attends to (causal, window), K and V of KV head h / (n_heads /
  * n_kv_heads) of `layer` read through the block table, for every new
  * token t and query head h; q, out act [T][q_dim].  The cache already
- * holds the step's own keys and values (cuda_qkv_rope ran).  st->decode
- * steps take the decode kernel (one query row per sequence, the context
- * split in a number of parts that depends on n_seqs alone, so that the
- * launch can be captured); others the prefill kernel (tiles of query
- * rows on tensor cores, reading cached prefix blocks too).  work: device
- * scratch of cuda_attention_work_bytes() for the largest step. */
+ * holds the step's own keys and values (cuda_qkv_rope ran).  head_dim
+ * 64 or 128 (-1 without a launch for others), any step: tiles of query
+ * rows on tensor cores reading the cached prefix through the block
+ * table; st->decode steps split the key range in a number of parts that
+ * depends on n_seqs alone, so that the launch can be captured.  work:
+ * device scratch of cuda_attention_work_bytes() (NULL: never split). */
 int cuda_attention(int act, const void *q, const struct cuda_kv *kv,
     uint32_t layer, const struct cuda_step *st, const struct cuda_dims *d,
     void *out, void *work, cudaStream_t s);
@@ -175,7 +175,8 @@ size_t cuda_attention_work_bytes(uint32_t max_tokens, uint32_t max_seqs,
     const struct cuda_dims *d);
 
 /* cuda_attn_decode.cu: decode steps (st->decode) for head_dim 64, 128,
- * 256 and at most 8 query heads per KV head, split along the context
+ * 256 and at most 8 query heads per KV head (the engine takes it for
+ * head_dim 256, which cuda_attention refuses), split along the context
  * in a number of parts that depends on n_seqs alone (capturable); -1
  * without a launch for anything else.  work: the bytes below. */
 int cuda_attention_decode(int act, const void *q, const struct cuda_kv *kv,

@@ -39,11 +39,11 @@ cuda_awq_gemv_rows(struct cuda_engine *e, struct awq_args *a)
 }
 
 
-/* y = x W^T on cuBLAS: W act [rows][cols], x act [m][cols]; y act, or
- * f32 added to (add). */
+/* y = x W^T on cuBLAS: W act [rows][cols], x act [m][cols]; mode as
+ * cuda_gemv's: 0 y act, 1 y f32, 2 y f32 added to. */
 static int
 cuda_gemm(struct cuda_engine *e, const void *w, uint32_t rows,
-    uint32_t cols, const void *x, uint32_t m, void *y, int add)
+    uint32_t cols, const void *x, uint32_t m, void *y, int mode)
 {
     cublasStatus_t  st;
     cudaDataType_t  t16;
@@ -52,8 +52,8 @@ cuda_gemm(struct cuda_engine *e, const void *w, uint32_t rows,
     t16 = e->act == CUDA_ACT_F16 ? CUDA_R_16F : CUDA_R_16BF;
     st = cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) rows,
                       (int) m, (int) cols, &one, w, t16, (int) cols, x, t16,
-                      (int) cols, add ? &one : &zero, y,
-                      add ? CUDA_R_32F : t16, (int) rows,
+                      (int) cols, mode == 2 ? &one : &zero, y,
+                      mode == 0 ? t16 : CUDA_R_32F, (int) rows,
                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     return st == CUBLAS_STATUS_SUCCESS ? 0 : -1;
 }
@@ -83,7 +83,8 @@ cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
         if (e->awq_deq_min > 0 && m >= e->awq_deq_min && e->a.deq != NULL
             && awq_dequant(&a, e->a.deq, e->stream) == 0)
         {
-            return cuda_gemm(e, e->a.deq, w->rows, w->cols, x, m, y, add);
+            return cuda_gemm(e, e->a.deq, w->rows, w->cols, x, m, y,
+                             add ? 2 : 0);
         }
         if (cudaPeekAtLastError() != cudaSuccess) {
             return -1;
@@ -106,7 +107,7 @@ cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
     {
         return 0;
     }
-    return cuda_gemm(e, w->w, w->rows, w->cols, x, m, y, add);
+    return cuda_gemm(e, w->w, w->rows, w->cols, x, m, y, add ? 2 : 0);
 }
 
 
@@ -116,9 +117,6 @@ cuda_matmul_logits(struct cuda_engine *e, const void *x, uint32_t m,
     float *logits)
 {
     const struct cuda_mat  *w = &e->w.lm_head;
-    cublasStatus_t          st;
-    cudaDataType_t          t16;
-    const float             one = 1.0f, zero = 0.0f;
 
     if (m == 0) {
         return 0;
@@ -129,11 +127,5 @@ cuda_matmul_logits(struct cuda_engine *e, const void *x, uint32_t m,
     {
         return 0;
     }
-    t16 = e->act == CUDA_ACT_F16 ? CUDA_R_16F : CUDA_R_16BF;
-    st = cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) w->rows,
-                      (int) m, (int) w->cols, &one, w->w, t16,
-                      (int) w->cols, x, t16, (int) w->cols, &zero, logits,
-                      CUDA_R_32F, (int) w->rows, CUBLAS_COMPUTE_32F,
-                      CUBLAS_GEMM_DEFAULT);
-    return st == CUBLAS_STATUS_SUCCESS ? 0 : -1;
+    return cuda_gemm(e, w->w, w->rows, w->cols, x, m, logits, 1);
 }

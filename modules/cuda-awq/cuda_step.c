@@ -34,15 +34,20 @@ cuda_r256(size_t n)
 }
 
 
-/* The widest AWQ matrix, for the GEMV's and GEMM's work buffers. */
+/* The widest AWQ matrix (for the GEMV's and GEMM's work buffers) and
+ * the elements of the largest one (awq_dequant's scratch); all 0 where
+ * the model has none. */
 static void
-cuda_awq_extent(const struct cuda_engine *e, int *in, int *out)
+cuda_awq_extent(const struct cuda_engine *e, int *in, int *out,
+    size_t *elems)
 {
     const struct cuda_mat  *m[4];
     uint32_t                i, j;
+    size_t                  n;
 
     *in = 0;
     *out = 0;
+    *elems = 0;
     for (i = 0; i < e->n_layers; i++) {
         m[0] = &e->w.layers[i].wqkv;
         m[1] = &e->w.layers[i].wo;
@@ -58,32 +63,12 @@ cuda_awq_extent(const struct cuda_engine *e, int *in, int *out)
             if ((int) m[j]->rows > *out) {
                 *out = (int) m[j]->rows;
             }
-        }
-    }
-}
-
-
-/* Elements of the largest AWQ matrix (0: none). */
-static size_t
-cuda_awq_max_elems(const struct cuda_engine *e)
-{
-    const struct cuda_mat  *m[4];
-    size_t                  best = 0, n;
-    uint32_t                i, j;
-
-    for (i = 0; i < e->n_layers; i++) {
-        m[0] = &e->w.layers[i].wqkv;
-        m[1] = &e->w.layers[i].wo;
-        m[2] = &e->w.layers[i].w_gate_up;
-        m[3] = &e->w.layers[i].w_down;
-        for (j = 0; j < 4; j++) {
             n = (size_t) m[j]->rows * m[j]->cols;
-            if (m[j]->kind == CUDA_MAT_AWQ && n > best) {
-                best = n;
+            if (n > *elems) {
+                *elems = n;
             }
         }
     }
-    return best;
 }
 
 
@@ -94,7 +79,7 @@ cuda_acts_layout(const struct cuda_engine *e, struct cuda_acts *a,
     char *base, uint32_t t, uint32_t l, uint32_t n_seqs)
 {
     const struct cuda_dims  *d = &e->d;
-    size_t                   off = 0;
+    size_t                   off = 0, elems;
     int                      in, out;
 
 #define CUDA_CARVE(field, bytes)                                             \
@@ -117,7 +102,7 @@ cuda_acts_layout(const struct cuda_engine *e, struct cuda_acts *a,
     CUDA_CARVE(logits, (size_t) l * d->vocab * 4);
     CUDA_CARVE(att_work, cuda_attention_work_bytes(t, n_seqs, d));
     CUDA_CARVE(dec_work, cuda_attention_decode_work_bytes(n_seqs, d));
-    cuda_awq_extent(e, &in, &out);
+    cuda_awq_extent(e, &in, &out, &elems);
     CUDA_CARVE(gemv_work, in > 0 ? awq_gemv_work_bytes(16, in, out)
                                  : awq_gemv_work_bytes(0, 0, 0));
     CUDA_CARVE(gemm_work, in > 0 ? awq_gemm_work_bytes((int) t, in, out)
@@ -125,7 +110,7 @@ cuda_acts_layout(const struct cuda_engine *e, struct cuda_acts *a,
     CUDA_CARVE(blas_work, CUDA_BLAS_WORKSPACE);
     CUDA_CARVE(sample_work, cuda_sample_work_bytes(l, d->vocab));
     if (e->awq_deq_min > 0 && t >= e->awq_deq_min) {
-        CUDA_CARVE(deq, cuda_awq_max_elems(e) * 2);
+        CUDA_CARVE(deq, elems * 2);
     }
 
 #undef CUDA_CARVE

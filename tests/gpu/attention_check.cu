@@ -1,5 +1,7 @@
 // sources: modules/cuda-awq/cuda_attention.cu
-// sources: modules/cuda-awq/cuda_attn_decode.cu modules/cuda-awq/cuda_attn_generic.cu
+// sources: modules/cuda-awq/cuda_attn_decode.cu
+// sources: modules/cuda-awq/cuda_attn_generic.cu
+// sources: engine/lmd_dtype.c
 /*
  * attention_check.cu -- paged attention (cuda_attention: the tensor-core
  * kernel; cuda_attention_decode; cuda_attention_generic) against
@@ -41,16 +43,7 @@
 #include <cuda_runtime.h>
 
 #include "cuda_kernels.h"
-
-#define CK(x)                                                               \
-    do {                                                                    \
-        cudaError_t e_ = (x);                                               \
-        if (e_ != cudaSuccess) {                                            \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__,              \
-                    cudaGetErrorString(e_));                                \
-            exit(1);                                                        \
-        }                                                                   \
-    } while (0)
+#include "gpu_check.h"
 
 #define PEAK_TFLOPS     784.0
 #define N_LAYERS        2
@@ -72,36 +65,6 @@ static uint32_t
 irand(uint32_t n)
 {
     return (uint32_t) ((urand() + 1.0) * 0.5 * n) % n;
-}
-
-
-static uint16_t
-to16(int act, float v)
-{
-    uint16_t  r;
-
-    if (act == CUDA_ACT_F16) {
-        __half  h = __float2half_rn(v);
-        memcpy(&r, &h, 2);
-    } else {
-        __nv_bfloat16  h = __float2bfloat16_rn(v);
-        memcpy(&r, &h, 2);
-    }
-    return r;
-}
-
-
-static double
-from16(int act, uint16_t u)
-{
-    if (act == CUDA_ACT_F16) {
-        __half  h;
-        memcpy(&h, &u, 2);
-        return (double) __half2float(h);
-    }
-    __nv_bfloat16  h;
-    memcpy(&h, &u, 2);
-    return (double) __bfloat162float(h);
 }
 
 
@@ -467,32 +430,6 @@ check_refusals(void)
 
 
 /* ------------------------------------------------------------- timing */
-
-static double
-copy_gbs(void)
-{
-    size_t  n = (size_t) 2 << 30;
-    void   *a, *b;
-    float   ms, best = 1e30f;
-    cudaEvent_t  e0, e1;
-
-    CK(cudaMalloc(&a, n));
-    CK(cudaMalloc(&b, n));
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    for (int i = 0; i < 5; i++) {
-        CK(cudaEventRecord(e0));
-        CK(cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice));
-        CK(cudaEventRecord(e1));
-        CK(cudaEventSynchronize(e1));
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        best = std::min(best, ms);
-    }
-    CK(cudaFree(a));
-    CK(cudaFree(b));
-    return 2.0 * n / (best * 1e-3) / 1e9;
-}
-
 
 static double
 time_us(struct problem *p, enum which k)

@@ -1,4 +1,5 @@
 // sources: modules/cuda-awq/cuda_gemv.cu
+// sources: engine/lmd_dtype.c
 /*
  * gemv_check.cu -- the dense decode GEMV (cuda_gemv) against a float64
  * reference, and its time against the copy bandwidth.
@@ -26,16 +27,7 @@
 #include <cuda_runtime.h>
 
 #include "cuda_kernels.h"
-
-#define CK(x)                                                               \
-    do {                                                                    \
-        cudaError_t e_ = (x);                                               \
-        if (e_ != cudaSuccess) {                                            \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__,              \
-                    cudaGetErrorString(e_));                                \
-            exit(1);                                                        \
-        }                                                                   \
-    } while (0)
+#include "gpu_check.h"
 
 static uint64_t  rng = 0x9e3779b97f4a7c15ull;
 
@@ -46,36 +38,6 @@ urand(void)
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return (double) (rng >> 11) * 0x1.0p-53 * 2.0 - 1.0;
-}
-
-
-static uint16_t
-to16(int act, float v)
-{
-    uint16_t  r;
-
-    if (act == CUDA_ACT_F16) {
-        __half  h = __float2half_rn(v);
-        memcpy(&r, &h, 2);
-    } else {
-        __nv_bfloat16  h = __float2bfloat16_rn(v);
-        memcpy(&r, &h, 2);
-    }
-    return r;
-}
-
-
-static double
-from16(int act, uint16_t u)
-{
-    if (act == CUDA_ACT_F16) {
-        __half  h;
-        memcpy(&h, &u, 2);
-        return (double) __half2float(h);
-    }
-    __nv_bfloat16  h;
-    memcpy(&h, &u, 2);
-    return (double) __bfloat162float(h);
 }
 
 
@@ -155,35 +117,6 @@ check(int act, uint32_t m, uint32_t rows, uint32_t cols, int mode)
     cudaFree(dx);
     cudaFree(dy);
     return ok ? 0 : 1;
-}
-
-
-static double
-copy_gbs(void)
-{
-    size_t       n = (size_t) 1 << 30;
-    void        *a, *b;
-    cudaEvent_t  e0, e1;
-    float        ms, best = 1e9f;
-
-    CK(cudaMalloc(&a, n));
-    CK(cudaMalloc(&b, n));
-    CK(cudaMemset(a, 1, n));
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    for (int i = 0; i < 6; i++) {
-        cudaEventRecord(e0);
-        cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice);
-        cudaEventRecord(e1);
-        cudaEventSynchronize(e1);
-        cudaEventElapsedTime(&ms, e0, e1);
-        if (i > 0) {
-            best = std::min(best, ms);
-        }
-    }
-    cudaFree(a);
-    cudaFree(b);
-    return 2.0 * n / (best * 1e-3) / 1e9;
 }
 
 

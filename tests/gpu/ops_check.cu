@@ -31,20 +31,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-extern "C" {
-#include "lmd_dtype.h"
-}
 #include "cuda_kernels.h"
-
-#define CK(call)                                                         \
-    do {                                                                 \
-        cudaError_t  e_ = (call);                                        \
-        if (e_ != cudaSuccess) {                                         \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__,       \
-                    #call, cudaGetErrorString(e_));                      \
-            exit(2);                                                     \
-        }                                                                \
-    } while (0)
+#include "gpu_check.h"
 
 /* A launcher call: refused or failed launches end the check. */
 #define LAUNCH(call)                                                     \
@@ -78,21 +66,6 @@ static double
 uni(double a, double b)                 /* [a, b) */
 {
     return a + (b - a) * (double) (rng() >> 11) / (double) (1ull << 53);
-}
-
-
-static uint16_t
-to16(int act, double v)
-{
-    return act == CUDA_ACT_F16 ? lmd_f32_to_f16((float) v)
-                               : lmd_f32_to_bf16((float) v);
-}
-
-
-static double
-from16(int act, uint16_t h)
-{
-    return act == CUDA_ACT_F16 ? lmd_f16_to_f32(h) : lmd_bf16_to_f32(h);
 }
 
 

@@ -1,0 +1,99 @@
+/*
+ * cuda_ptx.cuh -- the inline PTX the tensor-core kernels share
+ * (cuda_attention.cu, awq_gemm.cu, awq_gemv.cu): 16-byte asynchronous
+ * copies into shared memory, ldmatrix and mma.m16n8k16 with f32
+ * accumulation.  Shared-memory operands are 32-bit shared addresses
+ * (ptx_smem).
+ */
+
+#ifndef CUDA_PTX_CUH
+#define CUDA_PTX_CUH
+
+#include <stdint.h>
+
+#include <cuda_runtime.h>
+
+
+static __device__ __forceinline__ uint32_t
+ptx_smem(const void *p)
+{
+    return (uint32_t) __cvta_generic_to_shared(p);
+}
+
+
+/* 16 bytes from src to shared dst, cached in L2 only; the first `bytes`
+ * (16 or 0) are read, the rest zero-filled (0: src is not read). */
+static __device__ __forceinline__ void
+ptx_cp16(uint32_t dst, const void *src, int bytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                 :: "r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+
+
+/* The same through L1 too, for data other CTAs of the SM reuse. */
+static __device__ __forceinline__ void
+ptx_cp16_ca(uint32_t dst, const void *src, int bytes)
+{
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;"
+                 :: "r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+
+
+static __device__ __forceinline__ void
+ptx_commit(void)
+{
+    asm volatile("cp.async.commit_group;" ::: "memory");
+}
+
+
+/* Waits until at most N of this thread's copy groups are in flight. */
+template <int N>
+static __device__ __forceinline__ void
+ptx_wait(void)
+{
+    asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
+}
+
+
+static __device__ __forceinline__ void
+ptx_ldsm4(uint32_t *d, uint32_t addr)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 "
+                 "{%0, %1, %2, %3}, [%4];"
+                 : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+                 : "r"(addr));
+}
+
+
+static __device__ __forceinline__ void
+ptx_ldsm4_t(uint32_t *d, uint32_t addr)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 "
+                 "{%0, %1, %2, %3}, [%4];"
+                 : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+                 : "r"(addr));
+}
+
+
+/* d += a b on f16 operands (A row-major 16 x 16, B col-major 16 x 8). */
+static __device__ __forceinline__ void
+ptx_mma_f16(float *d, const uint32_t *a, uint32_t b0, uint32_t b1)
+{
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+
+static __device__ __forceinline__ void
+ptx_mma_bf16(float *d, const uint32_t *a, uint32_t b0, uint32_t b1)
+{
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+#endif /* CUDA_PTX_CUH */
