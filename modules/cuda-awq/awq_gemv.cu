@@ -1,78 +1,69 @@
 /*
- * awq_gemv.cu -- W4A16 GEMV for decode batches (m = 1..16 rows) on the
- * AutoAWQ layout, as fast as reading the weights allows (v2; v1's
- * design and numbers are in tests/gpu/NOTES.md).
+ * awq_gemv.cu -- W4A16 GEMV for decode batches (m = 1..16 rows), bound
+ * by reading the weights once (v5; v1-v4 and their numbers are in
+ * tests/gpu/NOTES.md).
  *
- * Work split.  A CTA is 4 warps on one tile of 128 output columns; the
- * kb CTAs of a column tile (gridDim.y, a thread block cluster on sm_90)
- * and their warps split K into 4 kb contiguous ranges of 32-row steps.
- * kb is picked so that the grid fills the resident slots of the GPU in
- * one wave (ntiles * kb <= SMs * CTAs per SM, kb <= 8): every CTA
- * streams the same number of bytes and all start at once.
+ * Layout.  The AutoAWQ matrix is repacked once at load time
+ * (awq_gemv_pack) into the order in which the kernel's lanes consume
+ * it, so that every warp streams whole 512-byte runs, as the dense GEMV
+ * does.  Output columns go by tiles of 16 (mma's A rows), K by chunks of
+ * 64.  The 16 x 64 nibbles of (tile t, chunk kc) are 512 contiguous
+ * bytes: lane (g, c) = (lane / 4, lane % 4) holds one 16-byte vector of
+ * 4 words, for columns g and g + 8 and the 16 inputs k0 = 64 kc + 16 c
+ * .. k0 + 15, so that its x values are two 16-byte loads.  Word 2p + h
+ * holds in nibbles n and n + 4 column g + 8 (n / 2) at inputs k0 + 8p +
+ * 2h + 4 (n % 2) and the one after.  The order of k inside a chunk is
+ * the kernel's choice: mma sums over k, and A (weights) and B (x)
+ * fragments follow the same order.  Scales and zeros: per (tile, group)
+ * 8 pairs of 8 bytes, f16 (s_g, s_g+8) and (1024 + z_g, 1024 + z_g+8).
  *
- * Memory.  Each warp runs its own ring of 4 stages in shared memory fed
- * by cp.async, so 3 steps (6 KB of weights) per warp are in flight while
- * it computes one, with no registers held for them.  A stage is one step:
- * 32 rows x 64 bytes of qweight (the tile's 16 words per row, 16-byte
- * copies, L2 only), the step's x rows (rows >= m zero-filled), and, when
- * the step starts a group (or the warp's range), the group's 128 scales
- * and 16 zero words.
+ * Arithmetic.  An and/or with 0x6400 (f16 1024) turns nibbles 0 and 4
+ * of a word into half2 (1024 + q, 1024 + q') and nibbles 1 and 5 into
+ * (1024 + 16 q, ...), both exact; nibbles 2, 3, 6, 7 the same after one
+ * shift by 8.  Minus (1024 + z) or (1024 + 16 z) that is q - z or
+ * 16 (q - z), exactly, so the "low" and "high" registers feed two mmas
+ * whose sums meet as l + h / 16.  Where a chunk lies in one group (group
+ * a multiple of 64) the chunk's sums are scaled in f32 and added up
+ * (more exact than the reference's f16 weight); for groups of 16 and 32
+ * each weight is scaled in f16 first, rounded once as
+ * lmd_awq_dequant_rows does.  Per 8 weights: 1 shift, 4 LOP3, 4 HSUB2
+ * and one mma (m <= 8; two for rows 8..15), ~1.5 instructions a weight
+ * with the loads and the scaling, against ~3.9 issue slots a weight at
+ * full bandwidth on an H200.
  *
- * Arithmetic (mma.m16n8k16, output columns as A rows, x as B).  Lane
- * (g, c) = (lane / 4, lane % 4) owns columns 16g..16g+15 (zero words 2g
- * and 2g+1) and, in the k16 block b of a step, rows 16b + 4c .. +3; x is
- * read with the same row permutation, so the sum is unchanged.  A byte
- * permute pairs byte i of two rows' words; and/or with 0x6400 (f16 1024)
- * gives (1024 + q) or (1024 + 16 q) for two rows of one column; minus the
- * zero made the same way it is exactly (q - z) or 16 (q - z); times the
- * scale, the weight rounded once to f16 (tiles of high nibbles are
- * scaled back by 1/16 in f32 at the end, exactly).  The zero and scale
- * pairs are built once per group into 32 registers.  About 2 instructions
- * per weight against ~3.5 available per weight at full bandwidth.
- *
- * Reduction, in a fixed order.  The warps store their accumulators in
- * fragment order (conflict-free) to shared memory; thread e adds element
- * e over the 4 warps in warp order.  With kb > 1 the CTAs of a column
- * tile then add their partials in rank order: on sm_90 through
- * distributed shared memory of the cluster (a cluster barrier before
- * and after, no global round trip), elsewhere (or with the knob) via f32
- * partials in `work` and an arrival counter, the last CTA adding them.
- * Both orders are the same, so the two paths give the same bits.
- *
- * ksteps (the tuning knob of struct awq_args): 0 picks kb; 1..8 sets kb;
- * 16 + k (16: kb picked) does the same with the counter reduction
- * instead of the cluster.  Only the counter path uses `work`.
+ * Work split.  A CTA is 8 warps: 8 / ks tiles side by side times ks
+ * slices of K (contiguous chunk ranges); ks is picked so that the grid
+ * gives about 16 warps an SM.  A lane loads U chunks of weights (16
+ * bytes each, no L1 allocation) ahead of the U it works on; x and the
+ * scales go through L1 (every warp reads them).  The slices' sums meet
+ * in shared memory and are added in slice order, so results do not
+ * depend on timing.
  */
 
 #include "awq_kernels.h"
 #include "cuda_pdl.cuh"
 #include "cuda_ptx.cuh"
 
+#include <stdlib.h>
+
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#define AWQ_WARPS       4               /* per CTA, splitting K */
-#define AWQ_THREADS     (AWQ_WARPS * 32)
-#define AWQ_TILE        128             /* output columns per CTA */
-#define AWQ_STEP        32              /* K rows per warp step */
-#define AWQ_STAGES      4               /* cp.async ring per warp */
-#define AWQ_KB_MAX      8               /* CTAs along K (portable cluster) */
-#define AWQ_WBYTES      (AWQ_STEP * 64) /* qweight bytes of a stage */
-#define AWQ_ZSBYTES     (256 + 64)      /* 128 scales, 16 zero words */
-#define AWQ_MAX_TILES   4096
-#define AWQ_CNT_BYTES   (AWQ_MAX_TILES * sizeof(unsigned))
-#define AWQ_COUNTER     16              /* ksteps flag */
-#define AWQ_MAGIC       0x64006400u     /* half2 (1024, 1024) */
-#define AWQ_MAX_DEV     16
-
-
-/* Bytes of one stage: qweight, x (8 or 16 rows of 32), zeros/scales. */
-#define AWQ_SB(nb)      (AWQ_WBYTES + 64 * 8 * (nb) + AWQ_ZSBYTES)
-#define AWQ_SMEM(nb)    (AWQ_WARPS * AWQ_STAGES * AWQ_SB(nb))
+#define GV_WARPS        8
+#define GV_TILE         16              /* output columns a tile */
+#define GV_CHUNK        64              /* inputs a chunk */
+#define GV_MAGIC        0x64006400u     /* half2 (1024, 1024) */
+#define GV_KS_MAX       8
+#ifndef GV_U                            /* chunks a step, m <= 8 */
+#define GV_U            2
+#endif
+#ifndef GV_MINB                         /* CTAs an SM the registers allow */
+#define GV_MINB         3
+#endif
 
 
 static __device__ __forceinline__ uint32_t
-awq_hsub2(uint32_t a, uint32_t b)
+gv_hsub2(uint32_t a, uint32_t b)
 {
     uint32_t  r;
 
@@ -81,8 +72,21 @@ awq_hsub2(uint32_t a, uint32_t b)
 }
 
 
+/* half2 (1024 + z, 1024 + z') -> (1024 + 16 z, 1024 + 16 z'), exactly:
+ * (1024 + z) 16 - 15360. */
 static __device__ __forceinline__ uint32_t
-awq_hmul2(uint32_t a, uint32_t b)
+gv_zero16(uint32_t zl)
+{
+    uint32_t  r;
+
+    asm("fma.rn.f16x2 %0, %1, %2, %3;"
+        : "=r"(r) : "r"(zl), "r"(0x4c004c00u), "r"(0xf380f380u));
+    return r;
+}
+
+
+static __device__ __forceinline__ uint32_t
+gv_hmul2(uint32_t a, uint32_t b)
 {
     uint32_t  r;
 
@@ -91,528 +95,443 @@ awq_hmul2(uint32_t a, uint32_t b)
 }
 
 
-/*
- * Where 16-byte chunk ch (0..3) of step row `row` (0..31) sits in a
- * stage: rows of 64 bytes, row bit 2 flips the row's parity and row bit
- * 3 flips chunk bit 1, so that one 8-byte read of 4 rows 16b + 4c + r
- * (c = 0..3) by the warp touches all 32 banks once per half-warp.
- */
-static __device__ __forceinline__ int
-awq_swz(int row, int ch)
+/* (w & mask) | 0x64006400 in one LOP3: mask 0x000f000f gives half2
+ * (1024 + q, 1024 + q') of nibbles 0 and 4, 0x00f000f0 (1024 + 16 q,
+ * 1024 + 16 q') of nibbles 1 and 5; both exact. */
+template <uint32_t MASK>
+static __device__ __forceinline__ uint32_t
+gv_nib2(uint32_t w)
 {
-    return (row ^ (row >> 2 & 1)) * 64 + (ch ^ (row >> 3 & 1) << 1) * 16;
+    uint32_t  r;
+
+    asm("lop3.b32 %0, %1, %2, %3, 0xea;"
+        : "=r"(r) : "r"(w), "n"(MASK), "n"(GV_MAGIC));
+    return r;
 }
 
 
-/* Column in the lane's 8 (the word's nibble order) of tile t = 2i + h:
- * nibble 2i + h of a word holds column [0,2,4,6,1,3,5,7][2i + h]. */
-static __device__ __forceinline__ int
-awq_tcol(int t)
+static __device__ __forceinline__ uint4
+gv_ld_stream(const uint4 *p)
 {
-    return (t >> 2) + 4 * (t >> 1 & 1) + 2 * (t & 1);
+    uint4  r;
+
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, "
+                 "[%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+    return r;
 }
 
 
-/* Element e of the fragment-order accumulators: output row and column
- * in the tile. */
+/* What a lane needs of one chunk besides its weights: the scale and
+ * zero pair of its columns g and g + 8, and its x words (inputs 16 c ..
+ * 16 c + 15 of rows g and 8 + g). */
+template <int NB>
+struct gv_side {
+    uint2     sz;               /* half2 (s_g, s_g8), (1024 + z_g, .._g8) */
+    uint32_t  x[NB][8];
+};
+
+
 template <int NB>
 static __device__ __forceinline__ void
-awq_frag_pos(int e, int *row, int *col)
+gv_load_side(struct gv_side<NB> *d, const struct awq_args &a,
+    const uint2 *sp, int gshift, int g, int k)
 {
-    const int  lane = e & 31, r = e >> 5 & 3, tn = e >> 7;
-    const int  nb = tn % NB, t = tn / NB;
+    d->sz = __ldg(sp + (size_t) (k >> gshift) * 8);
+#pragma unroll
+    for (int nb = 0; nb < NB; nb++) {
+        int  row = 8 * nb + g;
 
-    *col = 16 * (lane >> 2) + awq_tcol(t) + 8 * (r >> 1);
-    *row = 8 * nb + 2 * (lane & 3) + (r & 1);
-}
+        if (row < a.m) {
+            const uint4  *p = reinterpret_cast<const uint4 *>(
+                                  a.x + (size_t) row * a.in + k);
+            uint4         v0 = __ldg(p), v1 = __ldg(p + 1);
 
-
-static __device__ __forceinline__ void
-awq_put(const struct awq_args &a, int row, int col, float v)
-{
-    size_t  i = (size_t) row * a.out + col;
-
-    if (a.y_add) {
-        ((float *) a.y)[i] += v;
-    } else {
-        ((__half *) a.y)[i] = __float2half_rn(v);
+            d->x[nb][0] = v0.x; d->x[nb][1] = v0.y;
+            d->x[nb][2] = v0.z; d->x[nb][3] = v0.w;
+            d->x[nb][4] = v1.x; d->x[nb][5] = v1.y;
+            d->x[nb][6] = v1.z; d->x[nb][7] = v1.w;
+        } else {
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                d->x[nb][i] = 0;
+            }
+        }
     }
 }
 
 
+/*
+ * One chunk: 4 words, each giving two "low" A registers (q - z, exact)
+ * and two "high" ones (16 (q - z), exact), into l and h.  FOLD (the
+ * chunk lies in one group): l and h start at zero and the chunk's sum
+ * s (l + h / 16) is added to acc in f32.  Otherwise every weight is
+ * scaled in f16 before the mma (each lane's 16 inputs lie in one group)
+ * and l and h run on over all chunks.
+ */
+template <int NB, bool FOLD>
 static __device__ __forceinline__ void
-awq_cluster_sync(void)
+gv_chunk(float (*acc)[4], float (*l)[4], float (*h)[4], uint4 w,
+    const struct gv_side<NB> &d)
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("barrier.cluster.arrive.release.aligned;\n\t"
-                 "barrier.cluster.wait.acquire.aligned;" ::: "memory");
-#else
-    __trap();
-#endif
+    const uint32_t  zl = d.sz.y;
+    const uint32_t  zh = gv_zero16(zl);
+    const uint32_t  zlg = __byte_perm(zl, 0, 0x1010);
+    const uint32_t  zlh = __byte_perm(zl, 0, 0x3232);
+    const uint32_t  zhg = __byte_perm(zh, 0, 0x1010);
+    const uint32_t  zhh = __byte_perm(zh, 0, 0x3232);
+    const uint32_t  words[4] = { w.x, w.y, w.z, w.w };
+
+    if (FOLD) {
+#pragma unroll
+        for (int nb = 0; nb < NB; nb++) {
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                l[nb][r] = 0.0f;
+                h[nb][r] = 0.0f;
+            }
+        }
+    }
+#pragma unroll
+    for (int p = 0; p < 2; p++) {
+        uint32_t  u0 = words[2 * p], u1 = words[2 * p + 1];
+        uint32_t  v0 = u0 >> 8, v1 = u1 >> 8;
+        uint32_t  al[4], ah[4];
+
+        al[0] = gv_hsub2(gv_nib2<0x000f000fu>(u0), zlg);
+        al[1] = gv_hsub2(gv_nib2<0x000f000fu>(v0), zlh);
+        al[2] = gv_hsub2(gv_nib2<0x000f000fu>(u1), zlg);
+        al[3] = gv_hsub2(gv_nib2<0x000f000fu>(v1), zlh);
+        ah[0] = gv_hsub2(gv_nib2<0x00f000f0u>(u0), zhg);
+        ah[1] = gv_hsub2(gv_nib2<0x00f000f0u>(v0), zhh);
+        ah[2] = gv_hsub2(gv_nib2<0x00f000f0u>(u1), zhg);
+        ah[3] = gv_hsub2(gv_nib2<0x00f000f0u>(v1), zhh);
+        if (!FOLD) {
+            const uint32_t  sg = __byte_perm(d.sz.x, 0, 0x1010);
+            const uint32_t  sh = __byte_perm(d.sz.x, 0, 0x3232);
+
+            al[0] = gv_hmul2(al[0], sg); al[1] = gv_hmul2(al[1], sh);
+            al[2] = gv_hmul2(al[2], sg); al[3] = gv_hmul2(al[3], sh);
+            ah[0] = gv_hmul2(ah[0], sg); ah[1] = gv_hmul2(ah[1], sh);
+            ah[2] = gv_hmul2(ah[2], sg); ah[3] = gv_hmul2(ah[3], sh);
+        }
+#pragma unroll
+        for (int nb = 0; nb < NB; nb++) {
+            ptx_mma_f16(l[nb], al, d.x[nb][4 * p], d.x[nb][4 * p + 1]);
+            ptx_mma_f16(h[nb], ah, d.x[nb][4 * p + 2], d.x[nb][4 * p + 3]);
+        }
+    }
+    if (FOLD) {
+        const float2  s = __half22float2(
+                              *reinterpret_cast<const __half2 *>(&d.sz.x));
+
+#pragma unroll
+        for (int nb = 0; nb < NB; nb++) {
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                acc[nb][r] = fmaf(r < 2 ? s.x : s.y,
+                                  fmaf(h[nb][r], 0.0625f, l[nb][r]),
+                                  acc[nb][r]);
+            }
+        }
+    }
 }
 
 
-/* The float at shared address sa in the CTA of cluster rank `rank`. */
-static __device__ __forceinline__ float
-awq_ld_cluster(uint32_t sa, int rank)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    uint32_t  ra;
-    float     v;
-
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;"
-                 : "=r"(ra) : "r"(sa), "r"(rank));
-    asm volatile("ld.shared::cluster.f32 %0, [%1];"
-                 : "=f"(v) : "r"(ra) : "memory");
-    return v;
-#else
-    (void) sa;
-    (void) rank;
-    __trap();
-    return 0;
-#endif
-}
-
-
-template <int NB>
-static __global__ void __launch_bounds__(AWQ_THREADS, NB == 1 ? 4 : 3)
-awq_gemv_kernel(const struct awq_args a, unsigned *cnt, float *part,
-    int cluster)
+/* NB row blocks of 8 (m <= 8: 1), U chunks a step, the next step's
+ * weights loaded while this one's are used. */
+template <int NB, int U, bool FOLD>
+static __global__ void __launch_bounds__(GV_WARPS * 32, GV_MINB)
+gv4_kernel(struct awq_args a, int ks, int gshift)
 {
     pdl_wait();                 /* cuda_pdl.cuh */
     pdl_trigger();
 
-    constexpr int  R = 8 * NB;              /* x rows staged (m padded) */
-    constexpr int  XB = 64 * R;             /* x bytes of a stage */
-    constexpr int  SB = AWQ_SB(NB);
-    constexpr int  E = 8 * NB * 4 * 32;     /* accumulators of a warp */
-    extern __shared__ __align__(16) unsigned char  smem[];
-    __shared__ int                                 last;
-
-    const int       lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int       g = lane >> 2, c = lane & 3;
-    const int       m = a.m, in = a.in, out = a.out, ow = out / 8;
-    const int       tile = blockIdx.x, kb = gridDim.y, rank = blockIdx.y;
-    const int       ns = in / AWQ_STEP, gs = a.group / AWQ_STEP;
-    const int       wk = rank * AWQ_WARPS + warp, nw = kb * AWQ_WARPS;
-    const int       s0 = (int) ((long long) ns * wk / nw);
-    const int       n = (int) ((long long) ns * (wk + 1) / nw) - s0;
-    unsigned char  *ws = smem + warp * AWQ_STAGES * SB;
-    const uint32_t  ws_sa = (uint32_t) __cvta_generic_to_shared(ws);
-    float           acc[8][NB][4];
-    uint32_t        zhx[8], zhy[8], sx[8], sy[8];
-    int             ro0, ro1;
-
-    /* Issue side: the step to copy next, its group and place in it. */
-    int  is = s0, ig = s0 / gs, ir = s0 - s0 / gs * gs;
-    /* Compute side: the next step's place in its group. */
-    int  cr = ir;
+    __shared__ float  part[GV_WARPS][NB][4][32];
+    const int         warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int         g = lane / 4, c = lane % 4;
+    const int         slice = warp % ks;
+    const int         t = blockIdx.x * (GV_WARPS / ks) + warp / ks;
+    const int         ntiles = a.out / GV_TILE, nchunks = a.in / GV_CHUNK;
+    const int         ngroups = a.in >> gshift;
+    const int         per = (nchunks + ks - 1) / ks;
+    const int         i0 = slice * per;
+    const int         i1 = i0 + per < nchunks ? i0 + per : nchunks;
+    float             acc[NB][4], l[NB][4], h[NB][4];
 
 #pragma unroll
-    for (int t = 0; t < 8; t++) {
+    for (int nb = 0; nb < NB; nb++) {
 #pragma unroll
-        for (int nb = 0; nb < NB; nb++) {
-            acc[t][nb][0] = acc[t][nb][1] = acc[t][nb][2] = 0;
-            acc[t][nb][3] = 0;
+        for (int r = 0; r < 4; r++) {
+            acc[nb][r] = 0.0f;
+            l[nb][r] = 0.0f;
+            h[nb][r] = 0.0f;
         }
-        zhx[t] = zhy[t] = sx[t] = sy[t] = 0;
     }
-    /* The lane's 8 bytes of row 16b + 4c + r sit at awq_swz(that row,
-     * g / 2) + 8 (g & 1) = 1024 b + 64 (r ^ (c & 1)) + (the rest), since
-     * bits 2 and 3 of the row are those of c: ro0 for even r, ro1 odd. */
-    ro0 = awq_swz(4 * c, g >> 1) + (g & 1) * 8;
-    ro1 = ro0 + ((c & 1) ? -64 : 64);
 
-    /* Copies step `is` into ring slot `slot`. */
-    auto issue = [&](int slot) {
-        const int       k0 = is * AWQ_STEP;
-        const uint32_t  sb = ws_sa + slot * SB;
-        const int32_t  *qw = a.qweight + (size_t) k0 * ow + tile * 16;
+    if (t < ntiles && i0 < i1) {
+        const uint4       *wp = reinterpret_cast<const uint4 *>(a.gv_w)
+                                + (size_t) t * nchunks * 32 + lane;
+        const uint2       *sp = reinterpret_cast<const uint2 *>(a.gv_sz)
+                                + (size_t) t * ngroups * 8 + g;
+        uint4              w[U];
+        struct gv_side<NB> d[2];       /* chunk j uses d[(j - i0) % 2] */
 
+        static_assert(U % 2 == 0, "the side ring needs an even U");
+
+        /* weights U chunks ahead, x and scales one chunk ahead */
 #pragma unroll
-        for (int it = 0; it < 4; it++) {
-            const int  row = it * 8 + (lane >> 2), ch = lane & 3;
-
-            ptx_cp16(sb + awq_swz(row, ch), qw + (size_t) row * ow + ch * 4,
-                     16);
-        }
-#pragma unroll
-        for (int it = 0; it < NB; it++) {
-            /* x chunk (row, b, j): halves 16b + 8j.. of the step's row */
-            const int  q = it * 32 + lane, row = q >> 2;
-            const int  b = q >> 1 & 1, j = q & 1;
-
-            ptx_cp16_ca(sb + AWQ_WBYTES + ((b * R + row) * 16 + 8 * j) * 2,
-                      a.x + (size_t) (row < m ? row : 0) * in + k0 + 16 * b
-                      + 8 * j, row < m ? 16 : 0);
-        }
-        if (is == s0 || ir == 0) {
-            const uint32_t  zs = sb + AWQ_WBYTES + XB;
-
-            if (lane < 16) {
-                ptx_cp16_ca(zs + lane * 16, a.scales + (size_t) ig * out
-                          + tile * AWQ_TILE + lane * 8, 16);
-            } else if (lane < 20) {
-                ptx_cp16_ca(zs + 256 + (lane - 16) * 16, a.qzeros
-                          + (size_t) ig * ow + tile * 16 + (lane - 16) * 4,
-                          16);
+        for (int u = 0; u < U; u++) {
+            if (i0 + u < i1) {
+                w[u] = gv_ld_stream(wp + (size_t) (i0 + u) * 32);
             }
         }
-        is++;
-        if (++ir == gs) {
-            ir = 0;
-            ig++;
-        }
-    };
-
-    /* Multiplies the step in ring slot `slot` into acc. */
-    auto compute = [&](int slot, int first) {
-        const unsigned char  *st = ws + slot * SB;
-
-        if (first || cr == 0) {
-            /* A new group: (1024 + z) pairs and scale pairs per tile. */
-            const unsigned char  *zs = st + AWQ_WBYTES + XB;
-            const uint2           zz = *(const uint2 *) (zs + 256 + g * 8);
-            const uint4           s4 = *(const uint4 *) (zs + g * 32);
-            const uint4           t4 = *(const uint4 *) (zs + g * 32 + 16);
-            const uint32_t        sc[8] = { s4.x, s4.y, s4.z, s4.w,
-                                            t4.x, t4.y, t4.z, t4.w };
-
+        gv_load_side<NB>(&d[0], a, sp, gshift, g, i0 * GV_CHUNK + 16 * c);
+        for (int i = i0; i < i1; i += U) {
 #pragma unroll
-            for (int t = 0; t < 8; t++) {
-                const int       i = t >> 1, cm = awq_tcol(t);
-                const uint32_t  mk = (t & 1) ? 0x00f000f0u : 0x000f000fu;
-                const uint32_t  hs = (cm & 1) ? 0x3232 : 0x1010;
+            for (int u = 0; u < U; u++) {
+                const int  j = i + u;
 
-                zhx[t] = (__byte_perm(zz.x, 0, i * 0x1111) & mk) | AWQ_MAGIC;
-                zhy[t] = (__byte_perm(zz.y, 0, i * 0x1111) & mk) | AWQ_MAGIC;
-                sx[t] = __byte_perm(sc[cm >> 1], 0, hs);
-                sy[t] = __byte_perm(sc[4 + (cm >> 1)], 0, hs);
-            }
-        }
-        if (++cr == gs) {
-            cr = 0;
-        }
+                if (j < i1) {
+                    uint4  cur = w[u];
 
-#pragma unroll
-        for (int b = 0; b < 2; b++) {
-            uint2  q[4], xf[NB];
-
-#pragma unroll
-            for (int r = 0; r < 4; r++) {
-                q[r] = *(const uint2 *) (st + 1024 * b + 128 * (r >> 1)
-                                         + ((r & 1) ? ro1 : ro0));
-            }
-#pragma unroll
-            for (int nb = 0; nb < NB; nb++) {
-                xf[nb] = *(const uint2 *) (st + AWQ_WBYTES
-                                           + ((b * R + g + 8 * nb) * 16
-                                              + 4 * c) * 2);
-            }
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                /* bytes [i of row r, i of row r, i of r + 1, ...] */
-                const uint32_t  sel = i | i << 4 | (i + 4) << 8
-                                      | (i + 4) << 12;
-                const uint32_t  px01 = __byte_perm(q[0].x, q[1].x, sel);
-                const uint32_t  py01 = __byte_perm(q[0].y, q[1].y, sel);
-                const uint32_t  px23 = __byte_perm(q[2].x, q[3].x, sel);
-                const uint32_t  py23 = __byte_perm(q[2].y, q[3].y, sel);
-
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const int       t = 2 * i + h;
-                    const uint32_t  mk = h ? 0x00f000f0u : 0x000f000fu;
-                    uint32_t        af[4];
-
-                    af[0] = awq_hmul2(awq_hsub2((px01 & mk) | AWQ_MAGIC,
-                                                zhx[t]), sx[t]);
-                    af[1] = awq_hmul2(awq_hsub2((py01 & mk) | AWQ_MAGIC,
-                                                zhy[t]), sy[t]);
-                    af[2] = awq_hmul2(awq_hsub2((px23 & mk) | AWQ_MAGIC,
-                                                zhx[t]), sx[t]);
-                    af[3] = awq_hmul2(awq_hsub2((py23 & mk) | AWQ_MAGIC,
-                                                zhy[t]), sy[t]);
-#pragma unroll
-                    for (int nb = 0; nb < NB; nb++) {
-                        ptx_mma_f16(acc[t][nb], af, xf[nb].x, xf[nb].y);
+                    if (j + U < i1) {
+                        w[u] = gv_ld_stream(wp + (size_t) (j + U) * 32);
                     }
+                    if (j + 1 < i1) {
+                        gv_load_side<NB>(&d[(u + 1) & 1], a, sp, gshift, g,
+                                         (j + 1) * GV_CHUNK + 16 * c);
+                    }
+                    gv_chunk<NB, FOLD>(acc, l, h, cur, d[u & 1]);
                 }
             }
         }
-    };
-
-    /* The ring: step i + 3 is copied while step i is multiplied.  Every
-     * iteration commits one group (maybe empty), so "all but the newest
-     * 3 groups done" means step i has landed. */
-#pragma unroll
-    for (int i = 0; i < AWQ_STAGES - 1; i++) {
-        if (i < n) {
-            issue(i);
-        }
-        ptx_commit();
     }
-    for (int i = 0; i < n; i++) {
-        if (i + AWQ_STAGES - 1 < n) {
-            issue((i + AWQ_STAGES - 1) % AWQ_STAGES);
-        }
-        ptx_commit();
-        ptx_wait<AWQ_STAGES - 1>();
-        __syncwarp();                   /* the other lanes' copies too */
-        compute(i % AWQ_STAGES, i == 0);
-        __syncwarp();                   /* slot read before its refill */
-    }
-    ptx_wait<0>();
-    __syncthreads();
-
-    /* The warps' sums in fragment order, high-nibble tiles scaled back. */
-    float  *red = (float *) smem;
-
-#pragma unroll
-    for (int t = 0; t < 8; t++) {
+    if (!FOLD) {
 #pragma unroll
         for (int nb = 0; nb < NB; nb++) {
 #pragma unroll
             for (int r = 0; r < 4; r++) {
-                red[warp * E + ((t * NB + nb) * 4 + r) * 32 + lane] =
-                    acc[t][nb][r] * ((t & 1) ? 0.0625f : 1.0f);
+                acc[nb][r] = fmaf(h[nb][r], 0.0625f, l[nb][r]);
             }
         }
     }
-    __syncthreads();
 
-    /* The CTA's partial, warps in order, into red[0 .. E). */
-    for (int e = threadIdx.x; e < E; e += AWQ_THREADS) {
-        float  v = red[e];
-        int    row, col;
-
+    if (ks > 1) {
 #pragma unroll
-        for (int w = 1; w < AWQ_WARPS; w++) {
-            v += red[w * E + e];
-        }
-        awq_frag_pos<NB>(e, &row, &col);
-        if (row >= m) {
-            continue;
-        }
-        if (kb == 1) {
-            awq_put(a, row, tile * AWQ_TILE + col, v);
-        } else if (cluster) {
-            red[e] = v;
-        } else {
-            part[((size_t) rank * m + row) * out + tile * AWQ_TILE + col] = v;
-        }
-    }
-    if (kb == 1) {
-        return;
-    }
-
-    if (cluster) {
-        /* Rank r adds elements [r E / kb, (r + 1) E / kb) over the ranks
-         * in order, then waits until nobody reads its partial. */
-        const uint32_t  red_sa = (uint32_t) __cvta_generic_to_shared(red);
-        const int       e0 = rank * E / kb, e1 = (rank + 1) * E / kb;
-
-        awq_cluster_sync();
-        for (int e = e0 + threadIdx.x; e < e1; e += AWQ_THREADS) {
-            float  v = 0;
-            int    row, col;
-
-            awq_frag_pos<NB>(e, &row, &col);
-            if (row >= m) {
-                continue;
+        for (int nb = 0; nb < NB; nb++) {
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                part[warp][nb][r][lane] = acc[nb][r];
             }
-            for (int q = 0; q < kb; q++) {
-                v += awq_ld_cluster(red_sa + e * 4, q);
+        }
+        __syncthreads();
+        if (slice != 0) {
+            return;
+        }
+        for (int s = 1; s < ks; s++) {
+#pragma unroll
+            for (int nb = 0; nb < NB; nb++) {
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    acc[nb][r] += part[warp + s][nb][r][lane];
+                }
             }
-            awq_put(a, row, tile * AWQ_TILE + col, v);
         }
-        awq_cluster_sync();
+    }
+    if (t >= ntiles) {
         return;
     }
 
-    /* Make the partial visible, then count this CTA in; the last one
-     * adds all partials in rank order. */
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        last = atomicAdd(&cnt[tile], 1u) == (unsigned) kb - 1;
-    }
-    __syncthreads();
-    if (!last) {
-        return;
-    }
-    __threadfence();
-    for (int e = threadIdx.x; e < E; e += AWQ_THREADS) {
-        float  v = 0;
-        int    row, col;
+    /* acc[nb][r]: column 16 t + g + 8 (r / 2), x row 8 nb + 2 c + r % 2 */
+#pragma unroll
+    for (int nb = 0; nb < NB; nb++) {
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            int     row = 8 * nb + 2 * c + (r & 1);
+            int     col = GV_TILE * t + g + 8 * (r >> 1);
+            size_t  o = (size_t) row * a.out + col;
 
-        awq_frag_pos<NB>(e, &row, &col);
-        if (row >= m) {
-            continue;
+            if (row < a.m) {
+                if (a.y_add) {
+                    ((float *) a.y)[o] += acc[nb][r];
+                } else {
+                    ((__half *) a.y)[o] = __float2half_rn(acc[nb][r]);
+                }
+            }
         }
-        for (int q = 0; q < kb; q++) {
-            v += __ldcg(part + ((size_t) q * m + row) * out
-                        + tile * AWQ_TILE + col);
-        }
-        awq_put(a, row, tile * AWQ_TILE + col, v);
-    }
-    if (threadIdx.x == 0) {
-        cnt[tile] = 0;                  /* ready for the next call */
     }
 }
 
 
-extern "C" size_t
-awq_gemv_work_bytes(int m, int in, int out)
+/*
+ * The repack (one thread a word, one thread a scale pair; at load time
+ * only).  Nibble of column n in an AutoAWQ word: AutoAWQ's order
+ * [0,2,4,6,1,3,5,7] puts column 2i at nibble i and 2i + 1 at 4 + i.
+ */
+static __device__ __forceinline__ uint32_t
+gv_q(const int32_t *q, int cols8, int row, int n)
 {
-    /* The counters (a fixed size, so that calls of any shape can share
-     * them), then up to AWQ_KB_MAX f32 partials of m x out. */
-    (void) in;
-    if (m <= 0 || out <= 0) {
-        return AWQ_CNT_BYTES;
-    }
-    return AWQ_CNT_BYTES + (size_t) AWQ_KB_MAX * m * out * sizeof(float);
+    int  pos = (n & 1) ? 4 + (n & 7) / 2 : (n & 7) / 2;
+
+    return ((uint32_t) q[(size_t) row * cols8 + n / 8] >> (4 * pos)) & 15;
 }
 
 
-/* Per device: SMs, compute capability, resident CTAs per SM (NB 1, 2). */
-struct awq_dev {
-    int  sms;
-    int  major;
-    int  occ[2];
-};
+static __global__ void
+gv_pack_w(const int32_t *qw, int in, int out, uint32_t *dst)
+{
+    const size_t  nw = (size_t) in * out / 8;
+    const int     nchunks = in / GV_CHUNK;
 
-static struct awq_dev  awq_devs[AWQ_MAX_DEV];
+    for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < nw;
+         i += (size_t) gridDim.x * blockDim.x)
+    {
+        int       j = (int) (i % 4), lane = (int) (i / 4 % 32);
+        int       kc = (int) (i / 128 % nchunks);
+        int       t = (int) (i / 128 / nchunks);
+        int       g = lane / 4, c = lane % 4;
+        int       k = kc * GV_CHUNK + 16 * c + 8 * (j / 2) + 2 * (j % 2);
+        uint32_t  v = 0;
+
+        /* nibbles n and n + 4: column g + 8 (n / 2), inputs k + 4 (n % 2)
+         * and the one after (module comment) */
+        for (int n = 0; n < 4; n++) {
+            int  col = GV_TILE * t + g + 8 * (n / 2), kk = k + 4 * (n % 2);
+
+            v |= gv_q(qw, out / 8, kk, col) << (4 * n);
+            v |= gv_q(qw, out / 8, kk + 1, col) << (4 * n + 16);
+        }
+        dst[i] = v;
+    }
+}
 
 
-template <int NB>
+/* Per (tile, group, g): half2 (s_g, s_g+8) and (1024 + z_g, 1024 +
+ * z_g+8), one thread a (group, column). */
+static __global__ void
+gv_pack_sz(const int32_t *qz, const uint16_t *sc, int in, int out,
+    int group, uint16_t *dst)
+{
+    const int  ng = in / group;
+    const int  n = ng * out;
+
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += gridDim.x * blockDim.x)
+    {
+        int     col = i % out, grp = i / out;
+        int     t = col / GV_TILE, g = col % 8, hi = col % GV_TILE / 8;
+        size_t  o = ((size_t) (t * ng + grp) * 8 + g) * 4 + hi;
+
+        dst[o] = sc[(size_t) grp * out + col];
+        dst[o + 2] = __half_as_ushort(__float2half_rn(
+                         1024.0f + gv_q(qz, out / 8, grp, col)));
+    }
+}
+
+
+extern "C" void
+awq_gemv_packed_bytes(int in, int out, int group, size_t *w, size_t *sz)
+{
+    *w = (size_t) in * out / 2;
+    *sz = group > 0 ? (size_t) in / group * out * 4 : 0;
+}
+
+
 static int
-awq_setup(int dev)
+gv_shape_ok(const struct awq_args *a)
 {
-    struct awq_dev  *d = &awq_devs[dev];
-    int              occ = 0;
+    return a->in > 0 && a->in % GV_CHUNK == 0 && a->group >= 16
+           && (a->group & (a->group - 1)) == 0 && a->in % a->group == 0
+           && a->out > 0 && a->out % GV_TILE == 0;
+}
 
-    if (d->occ[NB - 1] > 0) {
-        return 0;
-    }
-    if (cudaFuncSetAttribute(awq_gemv_kernel<NB>,
-            cudaFuncAttributeMaxDynamicSharedMemorySize, AWQ_SMEM(NB))
-        != cudaSuccess
-        || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ,
-            awq_gemv_kernel<NB>, AWQ_THREADS, AWQ_SMEM(NB)) != cudaSuccess
-        || occ < 1)
+
+extern "C" int
+awq_gemv_pack(const struct awq_args *a, uint32_t *w, uint32_t *sz,
+    cudaStream_t s)
+{
+    size_t  nw = (size_t) a->in * a->out / 8;
+    int     blocks;
+
+    if (!gv_shape_ok(a) || a->qweight == NULL || a->qzeros == NULL
+        || a->scales == NULL || w == NULL || sz == NULL
+        || ((uintptr_t) w | (uintptr_t) sz) % 16 != 0)
     {
         return -1;
     }
-    d->occ[NB - 1] = occ;
-    return 0;
+    blocks = (int) ((nw + 255) / 256 < 65536 ? (nw + 255) / 256 : 65536);
+    gv_pack_w<<<blocks, 256, 0, s>>>(a->qweight, a->in, a->out, w);
+    gv_pack_sz<<<(a->in / a->group * a->out + 255) / 256, 256, 0, s>>>(
+        a->qzeros, a->scales, a->in, a->out, a->group, (uint16_t *) sz);
+    return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
 }
 
 
-template <int NB>
+template <int NB, int U, bool FOLD>
 static int
-awq_launch(const struct awq_args *a, int dev, int knob, cudaStream_t s)
+gv_launch(const struct awq_args *a, int ks, cudaStream_t s)
 {
-    struct awq_dev  *d = &awq_devs[dev];
-    int              ntiles = a->out / AWQ_TILE, ns = a->in / AWQ_STEP;
-    int              kb = knob & 15, cluster;
-    unsigned        *cnt = (unsigned *) a->work;
-    float           *part = (float *) ((char *) a->work + AWQ_CNT_BYTES);
-    cudaError_t      rc;
+    int  tiles = a->out / GV_TILE, per = GV_WARPS / ks, gshift = 0;
 
-    if (awq_setup<NB>(dev) != 0) {
-        return -1;
+    while ((1 << gshift) < a->group) {
+        gshift++;
     }
-    cluster = d->major >= 9 && !(knob & AWQ_COUNTER);
-    if (kb == 0) {
-        /* One wave over the resident slots, >= 2 steps per warp. */
-        kb = d->sms * d->occ[NB - 1] / ntiles;
-        kb = kb < ns / (2 * AWQ_WARPS) ? kb : ns / (2 * AWQ_WARPS);
-        kb = kb < AWQ_KB_MAX ? kb : AWQ_KB_MAX;
-        kb = kb > 1 ? kb : 1;
-        if (!cluster && a->work == NULL) {
-            kb = 1;
-        }
-    }
-    if (kb > 1 && !cluster && a->work == NULL) {
-        return -1;
-    }
-
-    dim3  grid(ntiles, kb);
-
-    if (kb == 1 || !cluster) {
-        pdl_launch(awq_gemv_kernel<NB>, grid, AWQ_THREADS, AWQ_SMEM(NB), s, *a,
-            cnt, part, 0);
-        return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
-    }
-
-    cudaLaunchConfig_t   cfg = {};
-    cudaLaunchAttribute  at[2];
-
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = 1;
-    at[0].val.clusterDim.y = kb;
-    at[0].val.clusterDim.z = 1;
-    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[1].val.programmaticStreamSerializationAllowed = 1;
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(AWQ_THREADS);
-    cfg.dynamicSmemBytes = AWQ_SMEM(NB);
-    cfg.stream = s;
-    cfg.attrs = at;
-    cfg.numAttrs = pdl_on() ? 2 : 1;
-    rc = cudaLaunchKernelEx(&cfg, awq_gemv_kernel<NB>, *a, cnt, part, 1);
-    return rc == cudaSuccess ? 0 : -1;
+    pdl_launch(gv4_kernel<NB, U, FOLD>, (tiles + per - 1) / per,
+        GV_WARPS * 32, 0, s, *a, ks, gshift);
+    return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
 }
 
 
+/* Slices of K: the fewest that give about 16 warps an SM (2112 on an
+ * H200's 132 SMs), at least 4 chunks a slice.  ksteps 1, 2, 4 or 8
+ * forces it (tuning); LMD_CUDA_AWQ_KS does the same for the engine. */
 static int
-awq_aligned(const void *p)
+gv_ks(const struct awq_args *a)
 {
-    return ((uintptr_t) p & 15) == 0;
+    static int  force = -1;
+    const char *env;
+    int         ks, tiles = a->out / GV_TILE, nchunks = a->in / GV_CHUNK;
+
+    if (a->ksteps > 0) {
+        return a->ksteps;
+    }
+    if (force < 0) {
+        env = getenv("LMD_CUDA_AWQ_KS");
+        force = env != NULL ? atoi(env) : 0;
+    }
+    if (force == 1 || force == 2 || force == 4 || force == 8) {
+        return force;
+    }
+    for (ks = 1; ks < GV_KS_MAX && tiles * ks < 2048
+                 && nchunks / (2 * ks) >= 4; ks *= 2)
+    {
+    }
+    return ks;
 }
 
 
 extern "C" int
 awq_gemv(const struct awq_args *a, cudaStream_t s)
 {
-    struct awq_dev  *d;
-    int              dev;
+    int  ks;
 
-    if (a->m < 1 || a->m > 16 || a->in <= 0 || a->in % AWQ_STEP != 0
-        || a->group <= 0 || a->group % AWQ_STEP != 0
-        || a->in % a->group != 0
-        || a->out <= 0 || a->out % AWQ_TILE != 0
-        || a->out / AWQ_TILE > AWQ_MAX_TILES
+    if (a->m < 1 || a->m > 16 || !gv_shape_ok(a)
         || (a->y_add != 0 && a->y_add != 1)
-        || a->ksteps < 0 || a->ksteps > AWQ_COUNTER + AWQ_KB_MAX
-        || (a->ksteps & 15) > AWQ_KB_MAX
-        || a->x == NULL || a->qweight == NULL || a->qzeros == NULL
-        || a->scales == NULL || a->y == NULL
-        || !awq_aligned(a->x) || !awq_aligned(a->qweight)
-        || !awq_aligned(a->qzeros) || !awq_aligned(a->scales))
+        || (a->ksteps != 0 && a->ksteps != 1 && a->ksteps != 2
+            && a->ksteps != 4 && a->ksteps != 8)
+        || a->x == NULL || a->gv_w == NULL || a->gv_sz == NULL
+        || a->y == NULL
+        || ((uintptr_t) a->x | (uintptr_t) a->gv_w
+            | (uintptr_t) a->gv_sz) % 16 != 0)
     {
         return -1;
     }
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0
-        || dev >= AWQ_MAX_DEV)
-    {
-        return -1;
+    ks = gv_ks(a);
+    if (a->group % GV_CHUNK == 0) {     /* a chunk in one group */
+        return a->m <= 8 ? gv_launch<1, GV_U, true>(a, ks, s)
+                         : gv_launch<2, 2, true>(a, ks, s);
     }
-    d = &awq_devs[dev];
-    if (d->sms == 0) {
-        int  sms, major;
-
-        if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount,
-                                   dev) != cudaSuccess
-            || cudaDeviceGetAttribute(&major,
-                   cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-        {
-            return -1;
-        }
-        d->major = major;
-        d->sms = sms;
-    }
-    return a->m <= 8 ? awq_launch<1>(a, dev, a->ksteps, s)
-                     : awq_launch<2>(a, dev, a->ksteps, s);
+    return a->m <= 8 ? gv_launch<1, GV_U, false>(a, ks, s)
+                     : gv_launch<2, 2, false>(a, ks, s);
 }

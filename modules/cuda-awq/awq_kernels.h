@@ -35,6 +35,8 @@ struct awq_args {
     const int32_t  *qweight;    /* [in][out/8] */
     const int32_t  *qzeros;     /* [in/group][out/8] */
     const uint16_t *scales;     /* f16 [in/group][out] */
+    const uint32_t *gv_w;       /* the GEMV's repack (awq_gemv_pack) */
+    const uint32_t *gv_sz;
     void           *y;          /* f16 or (y_add) f32 [m][out] */
     int             y_add;
     void           *work;       /* scratch, see each function */
@@ -47,12 +49,16 @@ struct awq_args {
 
 /*
  * awq_gemv.cu: decode batches, m = 1..16, bound by reading the weights.
- * `work` is a device buffer of awq_gemv_work_bytes() bytes whose first
- * awq_gemv_work_bytes(0, 0, 0) bytes (the arrival counters, a fixed
- * size) are zero before the first call; every call leaves them zero
- * again.  Calls that share a work buffer must be on one stream.
+ * It reads its own copy of the matrix, repacked once by awq_gemv_pack
+ * (qweight, qzeros, scales -> gv_w and gv_sz of awq_gemv_packed_bytes,
+ * 16-byte aligned); the other fields of awq_args as above, work unused.
+ * in a multiple of 64, group of 16, out of 16.  ksteps: 0 picks how
+ * many warps split K; 1, 2, 4 or 8 forces it (tuning).
  */
-size_t awq_gemv_work_bytes(int m, int in, int out);
+void awq_gemv_packed_bytes(int in, int out, int group, size_t *w,
+                           size_t *sz);
+int awq_gemv_pack(const struct awq_args *a, uint32_t *w, uint32_t *sz,
+                  cudaStream_t s);
 int awq_gemv(const struct awq_args *a, cudaStream_t s);
 
 /*

@@ -62,6 +62,8 @@ struct cuda_mat {
     int32_t    *qweight;        /* AWQ: [cols][rows / 8] */
     int32_t    *qzeros;         /* AWQ: [cols / group][rows / 8] */
     uint16_t   *scales;         /* AWQ: f16 [cols / group][rows] */
+    uint32_t   *gv_w;           /* AWQ: the GEMV's repack of them */
+    uint32_t   *gv_sz;
     uint32_t    group;
 };
 
@@ -116,7 +118,6 @@ struct cuda_acts {
     float      *logits_host;    /* pinned [L][vocab] */
     void       *att_work;       /* cuda_attention_work_bytes */
     void       *dec_work;       /* cuda_attention_decode_work_bytes */
-    void       *gemv_work;      /* awq_gemv_work_bytes; counters zeroed */
     void       *gemm_work;      /* awq_gemm_work_bytes */
     void       *blas_work;      /* CUDA_BLAS_WORKSPACE */
     void       *sample_work;    /* cuda_sample_work_bytes */

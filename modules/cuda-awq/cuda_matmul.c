@@ -26,7 +26,7 @@ cuda_awq_gemv_rows(struct cuda_engine *e, struct awq_args *a)
     struct awq_args  c = *a;
     int              m0, esz = a->y_add ? 4 : 2;
 
-    c.work = e->a.gemv_work;
+    c.work = NULL;
     for (m0 = 0; m0 < a->m; m0 += 16) {
         c.m = a->m - m0 < 16 ? a->m - m0 : 16;
         c.x = a->x + (size_t) m0 * a->in;
@@ -69,10 +69,13 @@ cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
         return 0;
     }
     if (w->kind == CUDA_MAT_AWQ) {
+        memset(&a, 0, sizeof(a));
         a.x = x;
         a.qweight = w->qweight;
         a.qzeros = w->qzeros;
         a.scales = w->scales;
+        a.gv_w = w->gv_w;
+        a.gv_sz = w->gv_sz;
         a.y = y;
         a.y_add = add;
         a.m = (int) m;

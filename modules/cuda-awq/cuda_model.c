@@ -145,7 +145,9 @@ cuda_fused(struct cuda_upload *u, const struct lmd_wmat **m, uint32_t n,
     uint32_t                   i, rows = 0, off;
     size_t                     bytes;
     int                        awq = m[0]->dtype == LMD_DTYPE_I32;
-    void                      *qw, *qz, *sc;
+    void                      *qw, *qz, *sc, *gw, *gs;
+    size_t                     gv_w, gv_sz;
+    struct awq_args            args;
 
     for (i = 0; i < n; i++) {
         if (m[i]->data == NULL || m[i]->cols != m[0]->cols
@@ -194,11 +196,24 @@ cuda_fused(struct cuda_upload *u, const struct lmd_wmat **m, uint32_t n,
                  "need a multiple of 128", m[0]->awq.qweight_name, rows);
         return -1;
     }
+    if (w->cols % 64 != 0 || w->group < 16
+        || (w->group & (w->group - 1)) != 0)
+    {
+        snprintf(u->err, u->errlen, "%s: %u in-features, group %u: the AWQ "
+                 "kernels need in-features a multiple of 64 and a group of "
+                 "16, 32, 64, ... (a power of two)", m[0]->awq.qweight_name,
+                 w->cols, w->group);
+        return -1;
+    }
+    awq_gemv_packed_bytes((int) w->cols, (int) rows, (int) w->group,
+                          &gv_w, &gv_sz);
     if (cuda_take(u, (size_t) w->cols * rows / 2, &qw, m[0]->name) != 0
         || cuda_take(u, (size_t) w->cols / w->group * rows / 2, &qz,
                      m[0]->name) != 0
         || cuda_take(u, (size_t) w->cols / w->group * rows * 2, &sc,
-                     m[0]->name) != 0)
+                     m[0]->name) != 0
+        || cuda_take(u, gv_w, &gw, m[0]->name) != 0
+        || cuda_take(u, gv_sz, &gs, m[0]->name) != 0)
     {
         return -1;
     }
@@ -208,8 +223,11 @@ cuda_fused(struct cuda_upload *u, const struct lmd_wmat **m, uint32_t n,
     w->qweight = qw;
     w->qzeros = qz;
     w->scales = sc;
+    w->gv_w = gw;
+    w->gv_sz = gs;
     u->e->w.bytes += (size_t) w->cols * rows / 2
-                     + (size_t) w->cols / w->group * rows * 5 / 2;
+                     + (size_t) w->cols / w->group * rows * 5 / 2
+                     + gv_w + gv_sz;
     for (off = 0, i = 0; i < n; i++) {
         a = &m[i]->awq;
         rc = cudaMemcpy2D((char *) qw + off / 2, rows / 2, a->qweight,
@@ -230,6 +248,24 @@ cuda_fused(struct cuda_upload *u, const struct lmd_wmat **m, uint32_t n,
             return cuda_fail(u->err, u->errlen, a->qweight_name, rc);
         }
         off += a->out;
+    }
+
+    /* The decode GEMV's own copy, in the order its lanes read it. */
+    memset(&args, 0, sizeof(args));
+    args.qweight = qw;
+    args.qzeros = qz;
+    args.scales = sc;
+    args.in = (int) w->cols;
+    args.out = (int) rows;
+    args.group = (int) w->group;
+    if (awq_gemv_pack(&args, w->gv_w, w->gv_sz, 0) != 0) {
+        rc = cudaGetLastError();
+        return cuda_fail(u->err, u->errlen, m[0]->awq.qweight_name,
+                         rc != cudaSuccess ? rc : cudaErrorInvalidValue);
+    }
+    rc = cudaDeviceSynchronize();
+    if (rc != cudaSuccess) {
+        return cuda_fail(u->err, u->errlen, m[0]->awq.qweight_name, rc);
     }
     return 0;
 }

@@ -103,8 +103,6 @@ cuda_acts_layout(const struct cuda_engine *e, struct cuda_acts *a,
     CUDA_CARVE(att_work, cuda_attention_work_bytes(t, n_seqs, d));
     CUDA_CARVE(dec_work, cuda_attention_decode_work_bytes(n_seqs, d));
     cuda_awq_extent(e, &in, &out, &elems);
-    CUDA_CARVE(gemv_work, in > 0 ? awq_gemv_work_bytes(16, in, out)
-                                 : awq_gemv_work_bytes(0, 0, 0));
     CUDA_CARVE(gemm_work, in > 0 ? awq_gemm_work_bytes((int) t, in, out)
                                  : 0);
     CUDA_CARVE(blas_work, CUDA_BLAS_WORKSPACE);
@@ -317,12 +315,8 @@ cuda_step_init(struct cuda_engine *e, const struct lmd_kv_params *kvp,
     }
     e->smp.work = e->a.sample_work;
     if (rc == cudaSuccess) {
-        /* The GEMV's arrival counters start at zero; the KV pool too, so
-         * that a block read before it is written holds numbers. */
-        rc = cudaMemset(e->a.gemv_work, 0,
-                        awq_gemv_work_bytes(0, 0, 0));
-    }
-    if (rc == cudaSuccess) {
+        /* The KV pool starts at zero, so that a block read before it is
+         * written holds numbers. */
         rc = cudaMemset(e->kv.data, 0, kv_bytes);
     }
     if (rc == cudaSuccess && cublasSetWorkspace(e->blas, e->a.blas_work,

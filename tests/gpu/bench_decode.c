@@ -13,8 +13,11 @@
  * does (decode tok/s = B * gen / time, the best of --reps).
  *
  * The floor is what a pure stream of the bytes a decode step must read
- * allows: the weights (all but an untied embedding table, of which a
- * step reads B rows) plus the KV cache at the run's mean context, over
+ * allows: the weights, counted from config.json (the linear layers at 2
+ * bytes a weight, or for AWQ half a byte plus 2.5 bytes of scale and
+ * zero a group; the f16 lm_head; f32 norms; not the embedding table, of
+ * which a step reads B rows) plus the KV cache at the run's mean
+ * context, over
  * the device-to-device copy bandwidth measured here (read + write of a
  * 2 GiB cudaMemcpy, best of 5) and over the issue's 4276 GB/s.
  *
@@ -35,6 +38,29 @@
 
 #define BLOCK   64
 #define ISSUE_BW_GBS    4276.0
+
+
+static double config_num(const char *dir, const char *key, double dflt);
+
+
+/* The weight bytes one decode step reads (the top comment). */
+static double
+step_weight_bytes(const char *model)
+{
+    double  h = config_num(model, "hidden_size", 0);
+    double  inter = config_num(model, "intermediate_size", 0);
+    double  layers = config_num(model, "num_hidden_layers", 0);
+    double  heads = config_num(model, "num_attention_heads", 1);
+    double  kvh = config_num(model, "num_key_value_heads", heads);
+    double  hd = config_num(model, "head_dim", h / heads);
+    double  vocab = config_num(model, "vocab_size", 0);
+    double  group = config_num(model, "group_size", 0);
+    double  lin, per;
+
+    lin = h * hd * (2 * heads + 2 * kvh) + 3 * h * inter;
+    per = group > 0 ? lin / 2 + lin / group * 2.5 : lin * 2;
+    return layers * (per + 2 * h * 4) + h * 4 + vocab * h * 2;
+}
 
 
 static double
@@ -161,7 +187,7 @@ main(int argc, char **argv)
     int32_t                  *ids;
     float                    *logits;
     double                    t0, tp, td, best_p = 0, best_d = 0, bw;
-    double                    hidden, tied, wbytes, kvbytes, floor_b;
+    double                    wbytes, kvbytes, floor_b;
     int                       json = 0;
     void                     *h, *eng = NULL;
     char                      path[1024], err[LMD_MODULE_ERR_LEN];
@@ -302,10 +328,7 @@ main(int argc, char **argv)
         }
     }
 
-    hidden = config_num(model, "hidden_size", 0);
-    tied = config_num(model, "tie_word_embeddings", 0);
-    wbytes = (double) mem.weight_bytes
-             - (tied ? 0 : (double) mem.vocab_size * hidden * 2);
+    wbytes = step_weight_bytes(model);
     kvbytes = (double) mem.kv_bytes_per_token * batch
               * (prompt + (gen - 1) / 2.0);
     floor_b = wbytes + kvbytes;
