@@ -20,24 +20,26 @@
  * Arithmetic.  An and/or with 0x6400 (f16 1024) turns nibbles 0 and 4
  * of a word into half2 (1024 + q, 1024 + q') and nibbles 1 and 5 into
  * (1024 + 16 q, ...), both exact; nibbles 2, 3, 6, 7 the same after one
- * shift by 8.  Minus (1024 + z) or (1024 + 16 z) that is q - z or
- * 16 (q - z), exactly, so the "low" and "high" registers feed two mmas
- * whose sums meet as l + h / 16.  Where a chunk lies in one group (group
- * a multiple of 64) the chunk's sums are scaled in f32 and added up
- * (more exact than the reference's f16 weight); for groups of 16 and 32
- * each weight is scaled in f16 first, rounded once as
- * lmd_awq_dequant_rows does.  Per 8 weights: 1 shift, 4 LOP3, 4 HSUB2
- * and one mma (m <= 8; two for rows 8..15), ~1.5 instructions a weight
- * with the loads and the scaling, against ~3.9 issue slots a weight at
- * full bandwidth on an H200.
+ * shift by 8.  These "low" and "high" registers feed two mmas (l, h).
+ * Where a chunk lies in one group (group a multiple of 64) nothing else
+ * is done per weight: two more mmas with A all ones sum the x of the
+ * low and of the high inputs, and the chunk adds s (l - (1024 + z) xl +
+ * (h - (1024 + 16 z) xh) / 16) to the f32 sums -- the offsets and the
+ * zero come off once per output, and no weight is rounded (closer than
+ * the reference's f16 weights).  For groups of 16 and 32 each register
+ * is made exact q - z or 16 (q - z) by HSUB2 and scaled in f16 first,
+ * rounded once as lmd_awq_dequant_rows does.  Per 8 weights (m <= 8):
+ * 1 shift, 4 LOP3 and two mmas; ~2.5 instructions a chunk-lane weight
+ * with loads, addressing and the per-chunk scaling.
  *
  * Work split.  A CTA is 8 warps: 8 / ks tiles side by side times ks
  * slices of K (contiguous chunk ranges); ks is picked so that the grid
- * gives about 16 warps an SM.  A lane loads U chunks of weights (16
- * bytes each, no L1 allocation) ahead of the U it works on; x and the
- * scales go through L1 (every warp reads them).  The slices' sums meet
- * in shared memory and are added in slice order, so results do not
- * depend on timing.
+ * gives about 16 warps an SM.  A lane keeps the weights of the next 3
+ * chunks in flight (16 bytes each, no L1 allocation; the first ones
+ * issued before the wait for the previous kernel, cuda_pdl.cuh); x and
+ * the scales go through L1 (every warp reads them), one chunk ahead.
+ * The slices' sums meet in shared memory and are added in slice order,
+ * so results do not depend on timing.
  */
 
 #include "awq_kernels.h"
@@ -54,11 +56,11 @@
 #define GV_CHUNK        64              /* inputs a chunk */
 #define GV_MAGIC        0x64006400u     /* half2 (1024, 1024) */
 #define GV_KS_MAX       8
-#ifndef GV_U                            /* chunks a step, m <= 8 */
-#define GV_U            2
-#endif
 #ifndef GV_MINB                         /* CTAs an SM the registers allow */
 #define GV_MINB         3
+#endif
+#ifndef GV_MINB2                        /* the same for m > 8 */
+#define GV_MINB2        2
 #endif
 
 
@@ -162,25 +164,27 @@ gv_load_side(struct gv_side<NB> *d, const struct awq_args &a,
 
 
 /*
- * One chunk: 4 words, each giving two "low" A registers (q - z, exact)
- * and two "high" ones (16 (q - z), exact), into l and h.  FOLD (the
- * chunk lies in one group): l and h start at zero and the chunk's sum
- * s (l + h / 16) is added to acc in f32.  Otherwise every weight is
- * scaled in f16 before the mma (each lane's 16 inputs lie in one group)
- * and l and h run on over all chunks.
+ * One chunk: 4 words, each giving two "low" A registers (1024 + q) and
+ * two "high" ones (1024 + 16 q), for the l and h mmas.
+ *
+ * FOLD (the chunk lies in one group): no per-weight work beyond the
+ * LOP3.  Two more mmas with A all ones sum the x of the low and of the
+ * high inputs (xl, xh), and the chunk adds s (l - (1024 + z) xl + (h -
+ * (1024 + 16 z) xh) / 16) to acc in f32: the 1024s and the zero come off
+ * once per output, not per weight.  Otherwise
+ * (groups of 16 and 32: each lane's 16 inputs lie in one group) every
+ * weight is made exact q - z by HSUB2 and scaled in f16, and l and h run
+ * on over all chunks.
  */
 template <int NB, bool FOLD>
 static __device__ __forceinline__ void
 gv_chunk(float (*acc)[4], float (*l)[4], float (*h)[4], uint4 w,
     const struct gv_side<NB> &d)
 {
-    const uint32_t  zl = d.sz.y;
-    const uint32_t  zh = gv_zero16(zl);
-    const uint32_t  zlg = __byte_perm(zl, 0, 0x1010);
-    const uint32_t  zlh = __byte_perm(zl, 0, 0x3232);
-    const uint32_t  zhg = __byte_perm(zh, 0, 0x1010);
-    const uint32_t  zhh = __byte_perm(zh, 0, 0x3232);
     const uint32_t  words[4] = { w.x, w.y, w.z, w.w };
+    const uint32_t  ones[4] = { 0x3c003c00u, 0x3c003c00u, 0x3c003c00u,
+                                0x3c003c00u };
+    float           xl[NB][4], xh[NB][4];
 
     if (FOLD) {
 #pragma unroll
@@ -189,6 +193,8 @@ gv_chunk(float (*acc)[4], float (*l)[4], float (*h)[4], uint4 w,
             for (int r = 0; r < 4; r++) {
                 l[nb][r] = 0.0f;
                 h[nb][r] = 0.0f;
+                xl[nb][r] = 0.0f;
+                xh[nb][r] = 0.0f;
             }
         }
     }
@@ -198,55 +204,76 @@ gv_chunk(float (*acc)[4], float (*l)[4], float (*h)[4], uint4 w,
         uint32_t  v0 = u0 >> 8, v1 = u1 >> 8;
         uint32_t  al[4], ah[4];
 
-        al[0] = gv_hsub2(gv_nib2<0x000f000fu>(u0), zlg);
-        al[1] = gv_hsub2(gv_nib2<0x000f000fu>(v0), zlh);
-        al[2] = gv_hsub2(gv_nib2<0x000f000fu>(u1), zlg);
-        al[3] = gv_hsub2(gv_nib2<0x000f000fu>(v1), zlh);
-        ah[0] = gv_hsub2(gv_nib2<0x00f000f0u>(u0), zhg);
-        ah[1] = gv_hsub2(gv_nib2<0x00f000f0u>(v0), zhh);
-        ah[2] = gv_hsub2(gv_nib2<0x00f000f0u>(u1), zhg);
-        ah[3] = gv_hsub2(gv_nib2<0x00f000f0u>(v1), zhh);
+        al[0] = gv_nib2<0x000f000fu>(u0);
+        al[1] = gv_nib2<0x000f000fu>(v0);
+        al[2] = gv_nib2<0x000f000fu>(u1);
+        al[3] = gv_nib2<0x000f000fu>(v1);
+        ah[0] = gv_nib2<0x00f000f0u>(u0);
+        ah[1] = gv_nib2<0x00f000f0u>(v0);
+        ah[2] = gv_nib2<0x00f000f0u>(u1);
+        ah[3] = gv_nib2<0x00f000f0u>(v1);
         if (!FOLD) {
+            const uint32_t  zl = d.sz.y, zh = gv_zero16(zl);
+            const uint32_t  zlg = __byte_perm(zl, 0, 0x1010);
+            const uint32_t  zlh = __byte_perm(zl, 0, 0x3232);
+            const uint32_t  zhg = __byte_perm(zh, 0, 0x1010);
+            const uint32_t  zhh = __byte_perm(zh, 0, 0x3232);
             const uint32_t  sg = __byte_perm(d.sz.x, 0, 0x1010);
             const uint32_t  sh = __byte_perm(d.sz.x, 0, 0x3232);
 
-            al[0] = gv_hmul2(al[0], sg); al[1] = gv_hmul2(al[1], sh);
-            al[2] = gv_hmul2(al[2], sg); al[3] = gv_hmul2(al[3], sh);
-            ah[0] = gv_hmul2(ah[0], sg); ah[1] = gv_hmul2(ah[1], sh);
-            ah[2] = gv_hmul2(ah[2], sg); ah[3] = gv_hmul2(ah[3], sh);
+            al[0] = gv_hmul2(gv_hsub2(al[0], zlg), sg);
+            al[1] = gv_hmul2(gv_hsub2(al[1], zlh), sh);
+            al[2] = gv_hmul2(gv_hsub2(al[2], zlg), sg);
+            al[3] = gv_hmul2(gv_hsub2(al[3], zlh), sh);
+            ah[0] = gv_hmul2(gv_hsub2(ah[0], zhg), sg);
+            ah[1] = gv_hmul2(gv_hsub2(ah[1], zhh), sh);
+            ah[2] = gv_hmul2(gv_hsub2(ah[2], zhg), sg);
+            ah[3] = gv_hmul2(gv_hsub2(ah[3], zhh), sh);
         }
 #pragma unroll
         for (int nb = 0; nb < NB; nb++) {
             ptx_mma_f16(l[nb], al, d.x[nb][4 * p], d.x[nb][4 * p + 1]);
             ptx_mma_f16(h[nb], ah, d.x[nb][4 * p + 2], d.x[nb][4 * p + 3]);
+            if (FOLD) {
+                ptx_mma_f16(xl[nb], ones, d.x[nb][4 * p],
+                            d.x[nb][4 * p + 1]);
+                ptx_mma_f16(xh[nb], ones, d.x[nb][4 * p + 2],
+                            d.x[nb][4 * p + 3]);
+            }
         }
     }
     if (FOLD) {
         const float2  s = __half22float2(
                               *reinterpret_cast<const __half2 *>(&d.sz.x));
+        const float2  z = __half22float2(
+                              *reinterpret_cast<const __half2 *>(&d.sz.y));
 
+        /* z: 1024 + z of columns g and g + 8; (1024 + 16 z) / 16 is
+         * z - 960 */
 #pragma unroll
         for (int nb = 0; nb < NB; nb++) {
 #pragma unroll
             for (int r = 0; r < 4; r++) {
-                acc[nb][r] = fmaf(r < 2 ? s.x : s.y,
-                                  fmaf(h[nb][r], 0.0625f, l[nb][r]),
-                                  acc[nb][r]);
+                float  zl = r < 2 ? z.x : z.y;
+                float  t = fmaf(h[nb][r], 0.0625f, l[nb][r]);
+
+                t = fmaf(-zl, xl[nb][r], t);
+                t = fmaf(960.0f - zl, xh[nb][r], t);
+                acc[nb][r] = fmaf(r < 2 ? s.x : s.y, t, acc[nb][r]);
             }
         }
     }
 }
 
 
-/* NB row blocks of 8 (m <= 8: 1), U chunks a step, the next step's
- * weights loaded while this one's are used. */
-template <int NB, int U, bool FOLD>
-static __global__ void __launch_bounds__(GV_WARPS * 32, GV_MINB)
+/* NB row blocks of 8 (m <= 8: 1); each lane keeps the weights of the
+ * next 3 chunks in flight in a ring of 4 register sets (unrolled by 4,
+ * so no copies), x and scales one chunk ahead. */
+template <int NB, bool FOLD>
+static __global__ void
+__launch_bounds__(GV_WARPS * 32, NB == 1 ? GV_MINB : GV_MINB2)
 gv4_kernel(struct awq_args a, int ks, int gshift)
 {
-    pdl_wait();                 /* cuda_pdl.cuh */
-    pdl_trigger();
-
     __shared__ float  part[GV_WARPS][NB][4][32];
     const int         warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int         g = lane / 4, c = lane % 4;
@@ -269,40 +296,41 @@ gv4_kernel(struct awq_args a, int ks, int gshift)
         }
     }
 
-    if (t < ntiles && i0 < i1) {
-        const uint4       *wp = reinterpret_cast<const uint4 *>(a.gv_w)
-                                + (size_t) t * nchunks * 32 + lane;
+    const int           n = t < ntiles && i0 < i1 ? i1 - i0 : 0;
+    const uint4        *wp = reinterpret_cast<const uint4 *>(a.gv_w)
+                             + ((size_t) t * nchunks + i0) * 32 + lane;
+    uint4               w[4];
+
+    /* The weights are no kernel's output: the first loads go out before
+     * waiting for the previous kernel (cuda_pdl.cuh), x after. */
+#pragma unroll
+    for (int u = 0; u < 3; u++) {
+        if (u < n) {
+            w[u] = gv_ld_stream(wp + u * 32);
+        }
+    }
+    pdl_wait();
+    pdl_trigger();
+
+    if (n > 0) {
         const uint2       *sp = reinterpret_cast<const uint2 *>(a.gv_sz)
                                 + (size_t) t * ngroups * 8 + g;
-        uint4              w[U];
-        struct gv_side<NB> d[2];       /* chunk j uses d[(j - i0) % 2] */
+        struct gv_side<NB> d[2];
 
-        static_assert(U % 2 == 0, "the side ring needs an even U");
-
-        /* weights U chunks ahead, x and scales one chunk ahead */
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            if (i0 + u < i1) {
-                w[u] = gv_ld_stream(wp + (size_t) (i0 + u) * 32);
-            }
-        }
         gv_load_side<NB>(&d[0], a, sp, gshift, g, i0 * GV_CHUNK + 16 * c);
-        for (int i = i0; i < i1; i += U) {
+        for (int j = 0; j < n; j += 4) {
 #pragma unroll
-            for (int u = 0; u < U; u++) {
-                const int  j = i + u;
-
-                if (j < i1) {
-                    uint4  cur = w[u];
-
-                    if (j + U < i1) {
-                        w[u] = gv_ld_stream(wp + (size_t) (j + U) * 32);
+            for (int u = 0; u < 4; u++) {
+                if (j + u < n) {
+                    if (j + u + 3 < n) {
+                        w[(u + 3) & 3] = gv_ld_stream(wp + (j + u + 3) * 32);
                     }
-                    if (j + 1 < i1) {
+                    if (j + u + 1 < n) {
                         gv_load_side<NB>(&d[(u + 1) & 1], a, sp, gshift, g,
-                                         (j + 1) * GV_CHUNK + 16 * c);
+                                         (i0 + j + u + 1) * GV_CHUNK
+                                         + 16 * c);
                     }
-                    gv_chunk<NB, FOLD>(acc, l, h, cur, d[u & 1]);
+                    gv_chunk<NB, FOLD>(acc, l, h, w[u], d[u & 1]);
                 }
             }
         }
@@ -468,7 +496,7 @@ awq_gemv_pack(const struct awq_args *a, uint32_t *w, uint32_t *sz,
 }
 
 
-template <int NB, int U, bool FOLD>
+template <int NB, bool FOLD>
 static int
 gv_launch(const struct awq_args *a, int ks, cudaStream_t s)
 {
@@ -477,15 +505,16 @@ gv_launch(const struct awq_args *a, int ks, cudaStream_t s)
     while ((1 << gshift) < a->group) {
         gshift++;
     }
-    pdl_launch(gv4_kernel<NB, U, FOLD>, (tiles + per - 1) / per,
+    pdl_launch(gv4_kernel<NB, FOLD>, (tiles + per - 1) / per,
         GV_WARPS * 32, 0, s, *a, ks, gshift);
     return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
 }
 
 
 /* Slices of K: the fewest that give about 16 warps an SM (2112 on an
- * H200's 132 SMs), at least 4 chunks a slice.  ksteps 1, 2, 4 or 8
- * forces it (tuning); LMD_CUDA_AWQ_KS does the same for the engine. */
+ * H200's 132 SMs; 32 for m > 8), at least 4 chunks a slice.  ksteps 1,
+ * 2, 4 or 8 forces it (tuning); LMD_CUDA_AWQ_KS does the same for the
+ * engine. */
 static int
 gv_ks(const struct awq_args *a)
 {
@@ -503,7 +532,9 @@ gv_ks(const struct awq_args *a)
     if (force == 1 || force == 2 || force == 4 || force == 8) {
         return force;
     }
-    for (ks = 1; ks < GV_KS_MAX && tiles * ks < 2048
+    /* m > 8: 2 CTAs an SM rather than 3, so twice the slices (measured:
+     * 4096 x 12288, m 16: 19.7 -> 17.3 us) */
+    for (ks = 1; ks < GV_KS_MAX && tiles * ks < (a->m > 8 ? 4096 : 2048)
                  && nchunks / (2 * ks) >= 4; ks *= 2)
     {
     }
@@ -529,9 +560,9 @@ awq_gemv(const struct awq_args *a, cudaStream_t s)
     }
     ks = gv_ks(a);
     if (a->group % GV_CHUNK == 0) {     /* a chunk in one group */
-        return a->m <= 8 ? gv_launch<1, GV_U, true>(a, ks, s)
-                         : gv_launch<2, 2, true>(a, ks, s);
+        return a->m <= 8 ? gv_launch<1, true>(a, ks, s)
+                         : gv_launch<2, true>(a, ks, s);
     }
-    return a->m <= 8 ? gv_launch<1, GV_U, false>(a, ks, s)
-                     : gv_launch<2, 2, false>(a, ks, s);
+    return a->m <= 8 ? gv_launch<1, false>(a, ks, s)
+                     : gv_launch<2, false>(a, ks, s);
 }

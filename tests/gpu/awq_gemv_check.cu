@@ -639,6 +639,31 @@ main(int argc, char **argv)
     printf("device %s, %d SMs, L2 %d MB\n", prop.name,
            prop.multiProcessorCount, prop.l2CacheSize >> 20);
 
+    if (argc == 5 && strcmp(argv[1], "-p") == 0) {
+        /* -p IN OUT M: five launches of one shape, for a profiler */
+        int              in = atoi(argv[2]), out = atoi(argv[3]);
+        int              m = atoi(argv[4]);
+        struct dev_mat   d;
+        struct awq_args  a;
+        void            *dx, *dy;
+
+        CK(cudaMalloc(&d.qw, (size_t) in * out / 2));
+        CK(cudaMalloc(&d.qz, (size_t) in / 128 * out / 2));
+        CK(cudaMalloc(&d.sc, (size_t) in / 128 * out * 2));
+        CK(cudaMemset(d.qw, 0x35, (size_t) in * out / 2));
+        CK(cudaMemset(d.qz, 0x77, (size_t) in / 128 * out / 2));
+        CK(cudaMemset(d.sc, 0x11, (size_t) in / 128 * out * 2));
+        pack(&d, in, out, 128);
+        CK(cudaMalloc(&dx, (size_t) m * in * 2));
+        CK(cudaMalloc(&dy, (size_t) m * out * 2));
+        CK(cudaMemset(dx, 0x11, (size_t) m * in * 2));
+        set_args(&a, dx, &d, dy, 0, NULL, m, in, out, 128, 0);
+        for (int i = 0; i < 5; i++) {
+            run_gemv(&a);
+        }
+        CK(cudaDeviceSynchronize());
+        return 0;
+    }
     check_refusals(work);
     for (int i = 0; i < 6; i++) {
         check_shape(edges[i][0], edges[i][1], edges[i][2], ms_edge, 5,
