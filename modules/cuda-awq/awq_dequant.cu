@@ -1,15 +1,15 @@
 /*
- * awq_dequant.cu -- AutoAWQ W4A16 weights unpacked to f16 [out][in] on
- * the GPU, so that large products (big decode batches, prompt chunks)
- * run on cuBLAS: from m of a few hundred rows the f16 GEMM's speed pays
- * for writing and reading the f16 copy of one matrix, which lives in a
- * scratch buffer only for that product (cuda_matmul.c).
+ * awq_dequant.cu -- W4A16 weights unpacked to f16 [out][in] on the GPU,
+ * so that large products (prompt chunks) run on cuBLAS: from m of a few
+ * hundred rows the f16 GEMM's speed pays for writing and reading the
+ * f16 copy of one matrix, which lives in a scratch buffer only for that
+ * product (cuda_matmul.c).
  *
- * Plan.  A lane takes one packed word column (8 output columns) and 16
- * consecutive K rows: 16 coalesced word loads across the warp, the
- * group's zero word and 8 scales (one 16-byte load), then for each of
- * its 8 columns one 32-byte run of 16 f16 values, (q - z) * s computed
- * in f32 and rounded once -- the same arithmetic as lmd_awq_dequant_rows.
+ * It reads the GEMV's repacked layout (awq_gemv.cu): a thread takes
+ * one lane's 16 bytes of one run (columns g and g + 8 of 16, inputs
+ * 16 c .. 16 c + 15 of a 64-input chunk), its scale and zero pair, and
+ * writes the two columns' 16 values as 32-byte runs; (q - z) * s in
+ * f32, rounded once -- the arithmetic of lmd_awq_dequant_rows.
  */
 
 #include "awq_kernels.h"
@@ -17,54 +17,61 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#define DQ_K        16          /* K rows per lane */
-#define DQ_WARPS    8
+#define DQ_THREADS  256
 
 
-/* Column m of a word sits in nibble col_nibble[m] (engine/lmd_awq.c). */
-__constant__ uint8_t  dq_col_nibble[8] = { 0, 4, 1, 5, 2, 6, 3, 7 };
-
-
-static __global__ void __launch_bounds__(DQ_WARPS * 32)
-dq_kernel(const int32_t *qweight, const int32_t *qzeros,
-    const __half *scales, int in, int out, int group, __half *dst)
+static __global__ void __launch_bounds__(DQ_THREADS)
+dq_kernel(const uint4 *w, const uint2 *sz, int in, int out, int gshift,
+    __half *dst)
 {
-    const int   ow = out / 8, lane = threadIdx.x % 32;
-    const int   n8 = blockIdx.x * 32 + lane;
-    const int   k0 = (blockIdx.y * DQ_WARPS + threadIdx.x / 32) * DQ_K;
-    const int   g = k0 / group;
-    uint32_t    q[DQ_K], z;
-    uint4       s4;
-    const __half  *s;
-    int         i, j, nib;
+    const int     nchunks = in / 64, ngroups = in >> gshift;
+    const size_t  n = (size_t) out / 16 * nchunks * 32;
 
-    if (n8 >= ow || k0 >= in) {
-        return;
-    }
-#pragma unroll
-    for (i = 0; i < DQ_K; i++) {
-        q[i] = (uint32_t) qweight[(size_t) (k0 + i) * ow + n8];
-    }
-    z = (uint32_t) qzeros[(size_t) g * ow + n8];
-    s4 = *reinterpret_cast<const uint4 *>(scales + (size_t) g * out
-                                          + (size_t) n8 * 8);
-    s = reinterpret_cast<const __half *>(&s4);
-#pragma unroll
-    for (j = 0; j < 8; j++) {
-        __align__(16) __half  v[DQ_K];
-        float                 zf, sf;
+    for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < n;
+         i += (size_t) gridDim.x * blockDim.x)
+    {
+        const int     lane = (int) (i % 32), g = lane / 4, c = lane % 4;
+        const int     kc = (int) (i / 32 % nchunks);
+        const int     t = (int) (i / 32 / nchunks);
+        const int     k0 = kc * 64 + 16 * c;
+        const uint4   v = w[i];
+        const uint32_t  words[4] = { v.x, v.y, v.z, v.w };
+        const uint2   p = sz[((size_t) t * ngroups + (k0 >> gshift)) * 8 + g];
+        __align__(16) __half  o[2][16];
 
-        nib = 4 * dq_col_nibble[j];
-        zf = (float) ((z >> nib) & 15u);
-        sf = __half2float(s[j]);
 #pragma unroll
-        for (i = 0; i < DQ_K; i++) {
-            v[i] = __float2half_rn(((float) ((q[i] >> nib) & 15u) - zf) * sf);
+        for (int col = 0; col < 2; col++) {
+            const float  s = __half2float(__ushort_as_half(
+                                 (unsigned short) (col ? p.x >> 16 : p.x)));
+            const float  z = __half2float(__ushort_as_half(
+                                 (unsigned short) (col ? p.y >> 16 : p.y)))
+                             - 1024.0f;
+
+            /* word 2q + h, nibble n (+ 4): column g + 8 (n / 2), input
+             * 8 q + 2 h + 4 (n % 2) (+ 1) of the lane's 16 */
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+#pragma unroll
+                for (int nn = 0; nn < 2; nn++) {
+                    const int  nib = 2 * col + nn;
+                    const int  k = 8 * (j / 2) + 2 * (j % 2) + 4 * nn;
+                    const float  q0 = (float) (words[j] >> (4 * nib) & 15);
+                    const float  q1 = (float) (words[j] >> (4 * nib + 16)
+                                               & 15);
+
+                    o[col][k] = __float2half_rn((q0 - z) * s);
+                    o[col][k + 1] = __float2half_rn((q1 - z) * s);
+                }
+            }
         }
-        uint4  *o = reinterpret_cast<uint4 *>(dst + ((size_t) n8 * 8 + j)
-                                              * in + k0);
-        o[0] = reinterpret_cast<const uint4 *>(v)[0];
-        o[1] = reinterpret_cast<const uint4 *>(v)[1];
+#pragma unroll
+        for (int col = 0; col < 2; col++) {
+            uint4  *d = reinterpret_cast<uint4 *>(
+                            dst + (size_t) (16 * t + g + 8 * col) * in + k0);
+
+            d[0] = reinterpret_cast<const uint4 *>(o[col])[0];
+            d[1] = reinterpret_cast<const uint4 *>(o[col])[1];
+        }
     }
 }
 
@@ -72,19 +79,26 @@ dq_kernel(const int32_t *qweight, const int32_t *qzeros,
 extern "C" int
 awq_dequant(const struct awq_args *a, void *dst, cudaStream_t s)
 {
-    dim3  grid, block(DQ_WARPS * 32);
+    size_t  n;
+    int     gshift, blocks;
 
-    if (a == NULL || dst == NULL || a->in <= 0 || a->out <= 0
-        || a->in % DQ_K != 0 || a->out % 8 != 0 || a->group <= 0
-        || a->group % DQ_K != 0 || a->in % a->group != 0
-        || ((uintptr_t) dst & 15) != 0 || ((uintptr_t) a->scales & 15) != 0)
+    if (a == NULL || dst == NULL || a->in <= 0 || a->in % 64 != 0
+        || a->out <= 0 || a->out % 16 != 0 || a->group < 16
+        || (a->group & (a->group - 1)) != 0 || a->in % a->group != 0
+        || a->gv_w == NULL || a->gv_sz == NULL
+        || ((uintptr_t) dst | (uintptr_t) a->gv_w
+            | (uintptr_t) a->gv_sz) % 16 != 0)
     {
         return -1;
     }
-    grid.x = (unsigned) ((a->out / 8 + 31) / 32);
-    grid.y = (unsigned) ((a->in / DQ_K + DQ_WARPS - 1) / DQ_WARPS);
-    dq_kernel<<<grid, block, 0, s>>>(a->qweight, a->qzeros,
-                                     (const __half *) a->scales, a->in,
-                                     a->out, a->group, (__half *) dst);
+    for (gshift = 4; (1 << gshift) < a->group; gshift++) {
+    }
+    n = (size_t) a->out / 16 * (a->in / 64) * 32;
+    blocks = (int) ((n + DQ_THREADS - 1) / DQ_THREADS < 65536
+                    ? (n + DQ_THREADS - 1) / DQ_THREADS : 65536);
+    dq_kernel<<<blocks, DQ_THREADS, 0, s>>>(
+        reinterpret_cast<const uint4 *>(a->gv_w),
+        reinterpret_cast<const uint2 *>(a->gv_sz), a->in, a->out, gshift,
+        (__half *) dst);
     return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
 }

@@ -1,39 +1,32 @@
 /*
- * awq_gemm.cu -- W4A16 matrix product for prefill and large batches:
- * y = x W^T, x f16 [m][in], W in the AutoAWQ layout (awq_kernels.h), on
- * tensor cores (mma.sync m16n8k16, f32 sums), the 4-bit weights turned
- * into f16 in registers just before each mma.
+ * awq_gemm.cu -- W4A16 matrix product for larger batches and prompt
+ * chunks: y = x W^T, x f16 [m][in], W in the kernels' repacked layout
+ * (awq_gemv.cu: per 16 output columns and 64 inputs one 512-byte run),
+ * on tensor cores (mma.sync m16n8k16, f32 sums).
  *
  * Plan.  A block of 4 warps owns a BM x 128 tile of y (BM = 32, 64 or
- * 128 by m); the warps stand 2 (m) x 2 (n), each on (BM / 2) x 64.
- * K goes by tiles of BK = 64 inputs (32 when in or group is not a
- * multiple of 64), so a K tile lies in one quantization group and needs
- * one row of scales and zeros.  A ring of ST stages in shared memory is
- * filled with cp.async (16-byte copies, no register staging): per stage
- * the x tile (BM x BK f16, rows past m zero-filled), the packed weight
- * tile (BK x 16 words), 128 scales and 16 zero words.  While stage t is
- * used, the copies of stage t + ST - 1 are in flight.
+ * 128 by m); the warps stand 2 (m) x 2 (n), each on (BM / 2) x 64.  K
+ * goes by tiles of 64 inputs, one chunk of the layout.  A ring of ST
+ * stages in shared memory is filled with cp.async (16-byte copies, no
+ * register staging): per stage the x tile (BM x 64 f16, rows past m
+ * zero-filled), the 8 packed runs of the block's 128 columns (4 KB, as
+ * they lie in memory) and their scale / zero pairs (one group, or up to
+ * 4 for groups under 64).  While stage t is used, the copies of stage
+ * t + ST - 1 are in flight.
  *
- * The weights stay packed in shared memory (a quarter of the f16
- * bytes) and each warp dequantizes its own 64 columns: only the two
- * warps along m repeat that work, and no f16 tile has to be written and
- * read back.  mma's B fragment wants, per lane (g, c) = (lane / 4,
- * lane % 4), the pairs (k = 2c, 2c + 1) and (2c + 8, 2c + 9) of one
- * column.  Lane g takes packed word g of its warp's 8 (8 columns) and
- * reads it in those 4 k rows; a byte permute pairs byte i of two rows,
- * and an and/or with 0x6400 (f16 1024) gives half2 (1024 + q, 1024 + q')
- * from the low nibbles or (1024 + 16 q, ...) from the high ones.
- * Subtracting the zero made the same way is exact, and one multiply by
- * the scale rounds the weight once to f16.  Nibble t of the 8 in a word
- * feeds mma tile t, so the n8 tile t holds column 8 w_g + col(t) at
- * position g: a permutation of n undone in the epilogue, where each lane
- * ends up owning 16 contiguous columns per row (stored as 16-byte
- * vectors).  High-nibble tiles summed 16 (q - z) s and are scaled by
- * 1/16 there (exact).  x fragments come by ldmatrix.x4.
+ * Each K tile, the block first unpacks the stage's 4 KB of weights into
+ * one f16 tile [128 columns][64 inputs] in shared memory (awq_unpack:
+ * every weight once per block, (q - z) * s rounded once as
+ * lmd_awq_dequant_rows does, the layout's k order undone), then the
+ * warps run ldmatrix + mma over it as over a dense f16 matrix.  Two
+ * barriers a K tile; in exchange no weight is unpacked twice and the
+ * fragments come by ldmatrix (v1 unpacked in registers per warp: 2x the
+ * unpacking, 8-byte fragment reads; see tests/gpu/NOTES.md).
  *
- * Shared memory is XOR-swizzled in 16-byte chunks so that cp.async
- * writes, ldmatrix reads (8 rows, one chunk) and the lanes' word reads
- * (4 k rows x 8 words) each touch 32 distinct banks.
+ * Shared memory: the x tile and the f16 weight tile are XOR-swizzled in
+ * 16-byte chunks (chunk u of row r at u ^ (r % 8)), so that cp.async
+ * writes, the unpack's 16-byte stores and ldmatrix's 8-row reads each
+ * touch distinct banks.
  *
  * Few tiles (small m) leave SMs idle, so K is split over gridDim.z
  * blocks (at most 8, while the blocks fit in about one wave); each
@@ -51,6 +44,7 @@
 
 #define AWQ_GEMM_THREADS    128         /* 4 warps: 2 (m) x 2 (n) */
 #define AWQ_GEMM_BN         128         /* output columns per block */
+#define AWQ_GEMM_BK         64          /* inputs per K tile: a chunk */
 #define AWQ_GEMM_MAGIC      0x64006400u /* half2 (1024, 1024) */
 #define AWQ_GEMM_SPLIT_MAX  8           /* K splits at most */
 /* Blocks of a split launch at most: 2 per SM of a 160-SM GPU.  Also
@@ -58,40 +52,19 @@
 #define AWQ_GEMM_SLOTS_MAX  320
 #define AWQ_GEMM_DEVS       64
 
-/* Column of a word's nibble t: AutoAWQ's order [0,2,4,6,1,3,5,7]. */
-#define AWQ_COL(t)          (2 * ((t) & 3) + ((t) >> 2))
 
-
-template <int BM, int BK, int ST>
+template <int BM, int ST>
 struct awq_cfg {
     static constexpr int  MT = BM / 32;             /* m16 tiles a warp */
-    static constexpr int  A_BYTES = BM * BK * 2;    /* x tile */
-    static constexpr int  B_BYTES = BK * AWQ_GEMM_BN / 2;
-    static constexpr int  S_BYTES = AWQ_GEMM_BN * 2;
-    static constexpr int  Z_BYTES = AWQ_GEMM_BN / 2;
-    static constexpr int  STAGE = A_BYTES + B_BYTES + S_BYTES + Z_BYTES;
-    static constexpr int  SMEM = ST * STAGE;
-    static constexpr int  A_CP = BM * BK / 8 / AWQ_GEMM_THREADS;
-    static constexpr int  B_CP = BK * 4 / AWQ_GEMM_THREADS;
+    static constexpr int  A_BYTES = BM * AWQ_GEMM_BK * 2;   /* x tile */
+    static constexpr int  B_BYTES = AWQ_GEMM_BN / 16 * 512; /* 8 runs */
+    static constexpr int  S_BYTES = 4 * AWQ_GEMM_BN / 16 * 64;
+    static constexpr int  STAGE = A_BYTES + B_BYTES + S_BYTES;
+    static constexpr int  W_BYTES = AWQ_GEMM_BN * AWQ_GEMM_BK * 2;
+    static constexpr int  SMEM = ST * STAGE + W_BYTES;
+    static constexpr int  A_CP = BM * AWQ_GEMM_BK / 8 / AWQ_GEMM_THREADS;
+    static constexpr int  B_CP = B_BYTES / 16 / AWQ_GEMM_THREADS;
 };
-
-
-static __device__ __forceinline__ uint32_t
-awq_lds32(uint32_t p)
-{
-    uint32_t  v;
-
-    asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(p));
-    return v;
-}
-
-
-static __device__ __forceinline__ void
-awq_lds128(uint32_t *v, uint32_t p)
-{
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(p));
-}
 
 
 static __device__ __forceinline__ uint32_t
@@ -115,10 +88,11 @@ awq_hmul2(uint32_t a, uint32_t b)
 
 
 /*
- * Byte offset of 16-byte chunk ch of row r of the x tile.  Chunks are
- * numbered row-major and grouped 8 to a 128-byte line (1 row at BK 64,
- * 2 at BK 32); within line L, chunk u sits at u ^ (L % 8).  8 rows at
- * one chunk (an ldmatrix phase) then land on 8 distinct positions.
+ * Byte offset of 16-byte chunk ch of row r of the x or the f16 weight
+ * tile: one 128-byte line a row (BK 64), chunk u of line L at u ^ (L %
+ * 8).  ldmatrix's 8 rows at one chunk, and a phase of the unpack's
+ * 16-byte stores (rows 2i and 2i + 1, chunks 2c + p for c = 0..3), then
+ * cover the 8 positions once.
  */
 template <int BK>
 static __device__ __forceinline__ uint32_t
@@ -131,57 +105,117 @@ awq_a_off(int r, int ch)
 
 
 /*
- * Byte offset of chunk ch (words 4 ch .. 4 ch + 3) of k row r of the
- * packed weight tile: two rows of 16 words per 128-byte line L, chunk
- * u = 4 (r % 2) + ch at u ^ 2 (L % 4).  A lane read takes rows
- * 2c + o (c = 0..3, o fixed) and words 8 wn + g: lines L..L+3 of one
- * row parity, 2 chunks each, which that xor spreads over all 8.
+ * Stage kt: the x tile, the block's 8 weight runs of chunk kt, and the
+ * scale / zero pairs of the groups the chunk touches (gk of them: 1 for
+ * groups of 64 or more), 64 bytes per (group, run).
  */
-static __device__ __forceinline__ uint32_t
-awq_b_off(int r, int ch)
-{
-    const int  line = r >> 1, u = ((r & 1) << 2) | ch;
-
-    return (uint32_t) ((line << 7) | ((u ^ ((line & 3) << 1)) << 4));
-}
-
-
-template <int BM, int BK, int ST>
+template <int BM, int ST>
 static __device__ __forceinline__ void
 awq_load_stage(const struct awq_args &a, uint32_t st, int kt, int m0,
-    int n0)
+    int n0, int gshift)
 {
-    typedef awq_cfg<BM, BK, ST>  C;
-    const int  tid = threadIdx.x, k0 = kt * BK, ow = a.out / 8;
-    const int  grp = k0 / a.group;
+    typedef awq_cfg<BM, ST>  C;
+    const int  tid = threadIdx.x, k0 = kt * AWQ_GEMM_BK;
+    const int  nchunks = a.in / AWQ_GEMM_BK, ngroups = a.in >> gshift;
+    const int  t0 = n0 / 16, grp = k0 >> gshift;
+    const int  gk = gshift >= 6 ? 1 : AWQ_GEMM_BK >> gshift;
 
 #pragma unroll
     for (int j = 0; j < C::A_CP; j++) {
         const int  i = tid + j * AWQ_GEMM_THREADS;
-        const int  r = i / (BK / 8), ch = i % (BK / 8);
+        const int  r = i / (AWQ_GEMM_BK / 8), ch = i % (AWQ_GEMM_BK / 8);
         const int  row = m0 + r;
         const bool ok = row < a.m;
 
-        ptx_cp16(st + awq_a_off<BK>(r, ch),
+        ptx_cp16(st + awq_a_off<AWQ_GEMM_BK>(r, ch),
                  a.x + (size_t) (ok ? row : 0) * a.in + k0 + ch * 8,
                  ok ? 16 : 0);
     }
 #pragma unroll
     for (int j = 0; j < C::B_CP; j++) {
         const int  i = tid + j * AWQ_GEMM_THREADS;
-        const int  r = i >> 2, ch = i & 3;
+        const int  run = i / 32, part = i % 32;
 
-        ptx_cp16(st + C::A_BYTES + awq_b_off(r, ch),
-                 a.qweight + (size_t) (k0 + r) * ow + n0 / 8 + ch * 4, 16);
-    }
-    if (tid < 16) {
-        ptx_cp16(st + C::A_BYTES + C::B_BYTES + tid * 16,
-                 a.scales + (size_t) grp * a.out + n0 + tid * 8, 16);
-    } else if (tid < 20) {
-        ptx_cp16(st + C::A_BYTES + C::B_BYTES + C::S_BYTES
-                 + (tid - 16) * 16,
-                 a.qzeros + (size_t) grp * ow + n0 / 8 + (tid - 16) * 4,
+        ptx_cp16(st + C::A_BYTES + i * 16,
+                 (const char *) a.gv_w
+                 + ((size_t) (t0 + run) * nchunks + kt) * 512 + part * 16,
                  16);
+    }
+    for (int i = tid; i < gk * 32; i += AWQ_GEMM_THREADS) {
+        const int  gi = i / 32, run = i / 4 % 8, part = i % 4;
+
+        ptx_cp16(st + C::A_BYTES + C::B_BYTES + (gi * 8 + run) * 64
+                 + part * 16,
+                 (const char *) a.gv_sz
+                 + ((size_t) (t0 + run) * ngroups + grp + gi) * 64
+                 + part * 16, 16);
+    }
+}
+
+
+/* Register n (0..3) of word u: nibbles n and n + 4 as half2 (1024 + q,
+ * 1024 + q'), minus zl (1024 + z), times s: the weights in f16. */
+static __device__ __forceinline__ uint32_t
+awq_weight2(uint32_t u, int n, uint32_t zl, uint32_t s)
+{
+    uint32_t  r;
+
+    asm("lop3.b32 %0, %1, %2, %3, 0xea;"
+        : "=r"(r) : "r"(u >> (4 * n)), "n"(0x000f000fu),
+          "n"(AWQ_GEMM_MAGIC));
+    return awq_hmul2(awq_hsub2(r, zl), s);
+}
+
+
+/*
+ * The stage's weights into the f16 tile wt ([128 columns][64 inputs],
+ * rows swizzled like the x tile): thread i unpacks lane i % 32's 16
+ * bytes of runs i / 32 and 4 + i / 32 -- columns g and g + 8 of the
+ * run, inputs 16 c .. 16 c + 15 -- and stores each column's 16 values
+ * as two 16-byte chunks.  Word 2p + h, nibble pair n (n + 4) holds
+ * column g + 8 (n / 2) at inputs 8 p + 2 h + 4 (n % 2) (+ 1) of the 16
+ * (awq_gemv.cu), so chunk p of column half ch is, in input order, the
+ * pairs (h, n % 2) = (0, 0), (1, 0), (0, 1), (1, 1).
+ */
+template <int BM, int ST>
+static __device__ __forceinline__ void
+awq_unpack(uint32_t sb, uint32_t ss, uint32_t wt, int gshift)
+{
+    const int  tid = threadIdx.x, lane = tid & 31;
+    const int  g = lane >> 2, c = lane & 3;
+    const int  gi = gshift >= 6 ? 0 : (16 * c) >> gshift;
+
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        const int  run = tid / 32 + 4 * j;
+        uint32_t   w[4], sz[2];
+
+        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
+            : "=r"(w[0]), "=r"(w[1]), "=r"(w[2]), "=r"(w[3])
+            : "r"(sb + run * 512 + lane * 16));
+        asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];"
+            : "=r"(sz[0]), "=r"(sz[1])
+            : "r"(ss + (gi * 8 + run) * 64 + g * 8));
+#pragma unroll
+        for (int ch = 0; ch < 2; ch++) {
+            const int       col = 16 * run + g + 8 * ch;
+            const uint32_t  sc = __byte_perm(sz[0], 0, ch ? 0x3232 : 0x1010);
+            const uint32_t  zc = __byte_perm(sz[1], 0, ch ? 0x3232 : 0x1010);
+
+#pragma unroll
+            for (int p = 0; p < 2; p++) {
+                uint32_t  v[4];
+
+                v[0] = awq_weight2(w[2 * p], 2 * ch, zc, sc);
+                v[1] = awq_weight2(w[2 * p + 1], 2 * ch, zc, sc);
+                v[2] = awq_weight2(w[2 * p], 2 * ch + 1, zc, sc);
+                v[3] = awq_weight2(w[2 * p + 1], 2 * ch + 1, zc, sc);
+                asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};"
+                    :: "r"(wt + awq_a_off<AWQ_GEMM_BK>(col, 2 * c + p)),
+                       "r"(v[0]), "r"(v[1]), "r"(v[2]), "r"(v[3])
+                    : "memory");
+            }
+        }
     }
 }
 
@@ -191,11 +225,11 @@ awq_load_stage(const struct awq_args &a, uint32_t st, int kt, int m0,
  * result goes to y (f16 store or f32 add); else its f32 partial goes to
  * part[split][m][out].
  */
-template <int BM, int BK, int ST>
+template <int BM, int ST>
 static __global__ void __launch_bounds__(AWQ_GEMM_THREADS, 2)
-awq_gemm_kernel(const struct awq_args a, float *part)
+awq_gemm_kernel(const struct awq_args a, float *part, int gshift)
 {
-    typedef awq_cfg<BM, BK, ST>  C;
+    typedef awq_cfg<BM, ST>  C;
     constexpr int  MT = C::MT;
     extern __shared__ __align__(128) unsigned char  smem[];
 
@@ -203,11 +237,11 @@ awq_gemm_kernel(const struct awq_args a, float *part)
     const int  g = lane >> 2, c = lane & 3;
     const int  wm = warp >> 1, wn = warp & 1;
     const int  n0 = blockIdx.x * AWQ_GEMM_BN, m0 = blockIdx.y * BM;
-    const int  nk = a.in / BK, ns = gridDim.z;
+    const int  nk = a.in / AWQ_GEMM_BK, ns = gridDim.z;
     const int  kb = (int) blockIdx.z * nk / ns;
     const int  nkt = ((int) blockIdx.z + 1) * nk / ns - kb;
-    const int  wcol = wn * 8 + g;        /* lane's word in a tile row */
     const uint32_t  sbase = (uint32_t) __cvta_generic_to_shared(smem);
+    const uint32_t  wt = sbase + ST * C::STAGE;     /* f16 weight tile */
     float      acc[MT][8][4];
 
 #pragma unroll
@@ -222,8 +256,8 @@ awq_gemm_kernel(const struct awq_args a, float *part)
 #pragma unroll
     for (int s = 0; s < ST - 1; s++) {
         if (s < nkt) {
-            awq_load_stage<BM, BK, ST>(a, sbase + s * C::STAGE, kb + s,
-                                       m0, n0);
+            awq_load_stage<BM, ST>(a, sbase + s * C::STAGE, kb + s, m0, n0,
+                                   gshift);
         }
         ptx_commit();
     }
@@ -231,141 +265,85 @@ awq_gemm_kernel(const struct awq_args a, float *part)
     for (int it = 0; it < nkt; it++) {
         ptx_wait<ST - 2>();
         __syncthreads();                /* stage it % ST is in; the
-                                           stage refilled below is free */
+                                           stage refilled below and the
+                                           f16 tile are free */
         {
             const int  nx = it + ST - 1;
 
             if (nx < nkt) {
-                awq_load_stage<BM, BK, ST>(a, sbase + (nx % ST) * C::STAGE,
-                                           kb + nx, m0, n0);
+                awq_load_stage<BM, ST>(a, sbase + (nx % ST) * C::STAGE,
+                                       kb + nx, m0, n0, gshift);
             }
             ptx_commit();
         }
 
         const uint32_t  sa = sbase + (it % ST) * C::STAGE;
-        const uint32_t  sb = sa + C::A_BYTES;
-        const uint32_t  ss = sb + C::B_BYTES;
-        const uint32_t  sz = ss + C::S_BYTES;
-        uint32_t        sc[4], sh[8], zh[8];
-        const uint32_t  zw = awq_lds32(sz + wcol * 4);
 
-        /* per column of the lane's word: half2 (s, s), half2 of the
-         * zero as the weights' nibbles will be made (1024 + z or
-         * 1024 + 16 z) */
-        awq_lds128(sc, ss + wcol * 16);
-#pragma unroll
-        for (int t = 0; t < 8; t++) {
-            const int  cm = AWQ_COL(t);
-
-            sh[t] = __byte_perm(sc[cm >> 1], 0, (cm & 1) ? 0x3232 : 0x1010);
-            zh[t] = ((zw >> (8 * (t >> 1)) & ((t & 1) ? 0xf0u : 0x0fu))
-                     * 0x10001u) | AWQ_GEMM_MAGIC;
-        }
+        awq_unpack<BM, ST>(sa + C::A_BYTES, sa + C::A_BYTES + C::B_BYTES,
+                           wt, gshift);
+        __syncthreads();                /* the f16 tile is written */
 
 #pragma unroll
-        for (int s = 0; s < BK / 16; s++) {
-            uint32_t   af[MT][4], q[4];
-            const int  r = 16 * s + 2 * c;
-            const uint32_t  wo = (wcol & 3) * 4;
+        for (int b = 0; b < AWQ_GEMM_BK / 16; b++) {
+            uint32_t  af[MT][4];
 
 #pragma unroll
             for (int mi = 0; mi < MT; mi++) {
-                ptx_ldsm4(af[mi], sa + awq_a_off<BK>(
+                ptx_ldsm4(af[mi], sa + awq_a_off<AWQ_GEMM_BK>(
                     wm * (BM / 2) + mi * 16 + (lane & 15),
-                    2 * s + (lane >> 4)));
+                    2 * b + (lane >> 4)));
             }
-            q[0] = awq_lds32(sb + awq_b_off(r, wcol >> 2) + wo);
-            q[1] = awq_lds32(sb + awq_b_off(r + 1, wcol >> 2) + wo);
-            q[2] = awq_lds32(sb + awq_b_off(r + 8, wcol >> 2) + wo);
-            q[3] = awq_lds32(sb + awq_b_off(r + 9, wcol >> 2) + wo);
-
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                /* bytes: [i of row k, again, i of row k + 1, again] */
-                const uint32_t  sel = i | i << 4 | (i + 4) << 8
-                                      | (i + 4) << 12;
-                const uint32_t  p01 = __byte_perm(q[0], q[1], sel);
-                const uint32_t  p23 = __byte_perm(q[2], q[3], sel);
+            for (int jj = 0; jj < 4; jj++) {
+                uint32_t  bf[4];
 
+                /* n8 tiles 2 jj, 2 jj + 1 of the warp's 8: matrices
+                 * (tile, k 0-7), (tile, k 8-15) for each */
+                ptx_ldsm4(bf, wt + awq_a_off<AWQ_GEMM_BK>(
+                    wn * 64 + 16 * jj + (lane & 7) + 8 * (lane >> 4),
+                    2 * b + ((lane >> 3) & 1)));
 #pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const int       t = 2 * i + h;
-                    const uint32_t  mk = h ? 0x00f000f0u : 0x000f000fu;
-                    const uint32_t  b0 = awq_hmul2(awq_hsub2(
-                        (p01 & mk) | AWQ_GEMM_MAGIC, zh[t]), sh[t]);
-                    const uint32_t  b1 = awq_hmul2(awq_hsub2(
-                        (p23 & mk) | AWQ_GEMM_MAGIC, zh[t]), sh[t]);
-
-#pragma unroll
-                    for (int mi = 0; mi < MT; mi++) {
-                        ptx_mma_f16(acc[mi][t], af[mi], b0, b1);
-                    }
+                for (int mi = 0; mi < MT; mi++) {
+                    ptx_mma_f16(acc[mi][2 * jj], af[mi], bf[0], bf[1]);
+                    ptx_mma_f16(acc[mi][2 * jj + 1], af[mi], bf[2], bf[3]);
                 }
             }
         }
     }
     ptx_wait<0>();
 
-    /*
-     * acc[mi][t][e]: row g (e < 2) or g + 8 of m16 tile mi; e even:
-     * word 2c of the warp's 8, e odd: word 2c + 1; column col(t) of the
-     * word.  So the lane owns columns 16c .. 16c + 15 of the warp's 64.
-     */
-    const int  col0 = n0 + wn * 64 + 16 * c;
-
+    /* acc[mi][j][e]: row g (e < 2) or g + 8 of m16 tile mi, column
+     * 8 j + 2 c + e % 2 of the warp's 64 */
 #pragma unroll
     for (int mi = 0; mi < MT; mi++) {
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
             const int  row = m0 + wm * (BM / 2) + mi * 16 + g + 8 * hr;
-            float      v[16];
 
-#pragma unroll
-            for (int t = 0; t < 8; t++) {
-                const float  f = (t & 1) ? 0.0625f : 1.0f;
-
-                v[AWQ_COL(t)] = acc[mi][t][2 * hr] * f;
-                v[8 + AWQ_COL(t)] = acc[mi][t][2 * hr + 1] * f;
-            }
             if (row >= a.m) {
                 continue;
             }
-            if (part != NULL) {
-                float4  *p = (float4 *) (part + ((size_t) blockIdx.z * a.m
-                                                 + row) * a.out + col0);
-
 #pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    p[j] = make_float4(v[4 * j], v[4 * j + 1],
-                                       v[4 * j + 2], v[4 * j + 3]);
+            for (int j = 0; j < 8; j++) {
+                const int     col = n0 + wn * 64 + 8 * j + 2 * c;
+                const float2  v = make_float2(acc[mi][j][2 * hr],
+                                              acc[mi][j][2 * hr + 1]);
+
+                if (part != NULL) {
+                    *(float2 *) (part + ((size_t) blockIdx.z * a.m + row)
+                                 * a.out + col) = v;
+                } else if (a.y_add) {
+                    float2  *p = (float2 *) ((float *) a.y
+                                             + (size_t) row * a.out + col);
+                    float2   o = *p;
+
+                    o.x += v.x;
+                    o.y += v.y;
+                    *p = o;
+                } else {
+                    *(__half2 *) ((uint16_t *) a.y + (size_t) row * a.out
+                                  + col) = __floats2half2_rn(v.x, v.y);
                 }
-            } else if (a.y_add) {
-                float4  *p = (float4 *) ((float *) a.y
-                                         + (size_t) row * a.out + col0);
-
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    float4  o = p[j];
-
-                    o.x += v[4 * j];
-                    o.y += v[4 * j + 1];
-                    o.z += v[4 * j + 2];
-                    o.w += v[4 * j + 3];
-                    p[j] = o;
-                }
-            } else {
-                uint32_t  h[8];
-                uint4    *p = (uint4 *) ((uint16_t *) a.y
-                                         + (size_t) row * a.out + col0);
-
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    __half2  hv = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
-
-                    h[j] = *(uint32_t *) &hv;
-                }
-                p[0] = make_uint4(h[0], h[1], h[2], h[3]);
-                p[1] = make_uint4(h[4], h[5], h[6], h[7]);
             }
         }
     }
@@ -449,24 +427,24 @@ awq_smem_attr(const void *fn, int bytes, unsigned bit)
 }
 
 
-template <int BM, int BK>
+template <int BM>
 static int
-awq_gemm_launch(const struct awq_args *a, float *part, int ns, unsigned bit,
-    cudaStream_t s)
+awq_gemm_launch(const struct awq_args *a, float *part, int ns, int gshift,
+    unsigned bit, cudaStream_t s)
 {
     /* more stages for small tiles: they stream weights, so want more
      * bytes in flight, and their stages are small */
     constexpr int  ST = BM == 128 ? 4 : 6;
-    typedef awq_cfg<BM, BK, ST>  C;
+    typedef awq_cfg<BM, ST>  C;
     dim3           grid(a->out / AWQ_GEMM_BN, (a->m + BM - 1) / BM, ns);
 
-    if (awq_smem_attr((const void *) awq_gemm_kernel<BM, BK, ST>, C::SMEM,
+    if (awq_smem_attr((const void *) awq_gemm_kernel<BM, ST>, C::SMEM,
                       bit) != 0)
     {
         return -1;
     }
-    awq_gemm_kernel<BM, BK, ST><<<grid, AWQ_GEMM_THREADS, C::SMEM, s>>>(
-        *a, part);
+    awq_gemm_kernel<BM, ST><<<grid, AWQ_GEMM_THREADS, C::SMEM, s>>>(
+        *a, part, gshift);
     return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
 }
 
@@ -509,29 +487,31 @@ awq_gemm_work_bytes(int m, int in, int out)
 extern "C" int
 awq_gemm(const struct awq_args *a, cudaStream_t s)
 {
-    int        bm, bk, nk, tiles, ns, rc;
+    int        bm, nk, tiles, ns, rc, gshift;
     uintptr_t  al;
 
-    if (a->m < 1 || a->in <= 0 || a->in % 32 != 0 || a->group <= 0
-        || a->group % 32 != 0 || a->in % a->group != 0 || a->out <= 0
+    if (a->m < 1 || a->in <= 0 || a->in % AWQ_GEMM_BK != 0
+        || a->group < 16 || (a->group & (a->group - 1)) != 0
+        || a->in % a->group != 0 || a->out <= 0
         || a->out % AWQ_GEMM_BN != 0 || a->ksteps < 0
-        || a->x == NULL || a->qweight == NULL || a->qzeros == NULL
-        || a->scales == NULL || a->y == NULL)
+        || a->x == NULL || a->gv_w == NULL || a->gv_sz == NULL
+        || a->y == NULL)
     {
         return -1;
     }
-    /* cp.async and the epilogue move 16 bytes at a time */
-    al = (uintptr_t) a->x | (uintptr_t) a->qweight | (uintptr_t) a->qzeros
-         | (uintptr_t) a->scales | (uintptr_t) a->y | (uintptr_t) a->work;
+    /* cp.async moves 16 bytes at a time, the epilogue 8 */
+    al = (uintptr_t) a->x | (uintptr_t) a->gv_w | (uintptr_t) a->gv_sz
+         | (uintptr_t) a->y | (uintptr_t) a->work;
     if (al % 16 != 0) {
         return -1;
+    }
+    for (gshift = 4; (1 << gshift) < a->group; gshift++) {
     }
     bm = awq_gemm_bm(a->m);
     if ((a->m + bm - 1) / bm > 65535) {
         return -1;
     }
-    bk = a->in % 64 == 0 && a->group % 64 == 0 ? 64 : 32;
-    nk = a->in / bk;
+    nk = a->in / AWQ_GEMM_BK;
     tiles = (a->m + bm - 1) / bm * (a->out / AWQ_GEMM_BN);
 
     if (a->ksteps > 0) {
@@ -561,14 +541,11 @@ awq_gemm(const struct awq_args *a, cudaStream_t s)
     float  *part = ns > 1 ? (float *) a->work : NULL;
 
     if (bm == 32) {
-        rc = bk == 64 ? awq_gemm_launch<32, 64>(a, part, ns, 1u, s)
-             : awq_gemm_launch<32, 32>(a, part, ns, 2u, s);
+        rc = awq_gemm_launch<32>(a, part, ns, gshift, 1u, s);
     } else if (bm == 64) {
-        rc = bk == 64 ? awq_gemm_launch<64, 64>(a, part, ns, 4u, s)
-             : awq_gemm_launch<64, 32>(a, part, ns, 8u, s);
+        rc = awq_gemm_launch<64>(a, part, ns, gshift, 2u, s);
     } else {
-        rc = bk == 64 ? awq_gemm_launch<128, 64>(a, part, ns, 16u, s)
-             : awq_gemm_launch<128, 32>(a, part, ns, 32u, s);
+        rc = awq_gemm_launch<128>(a, part, ns, gshift, 4u, s);
     }
     if (rc != 0 || ns == 1) {
         return rc;

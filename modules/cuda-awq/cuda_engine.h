@@ -59,11 +59,8 @@ struct cuda_mat {
     uint32_t    rows;           /* out-features */
     uint32_t    cols;           /* in-features */
     void       *w;              /* dense */
-    int32_t    *qweight;        /* AWQ: [cols][rows / 8] */
-    int32_t    *qzeros;         /* AWQ: [cols / group][rows / 8] */
-    uint16_t   *scales;         /* AWQ: f16 [cols / group][rows] */
-    uint32_t   *gv_w;           /* AWQ: the GEMV's repack of them */
-    uint32_t   *gv_sz;
+    uint32_t   *gv_w;           /* AWQ: the kernels' layout */
+    uint32_t   *gv_sz;          /*      (awq_kernels.h) */
     uint32_t    group;
 };
 

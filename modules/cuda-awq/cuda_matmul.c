@@ -71,9 +71,6 @@ cuda_matmul(struct cuda_engine *e, const struct cuda_mat *w, const void *x,
     if (w->kind == CUDA_MAT_AWQ) {
         memset(&a, 0, sizeof(a));
         a.x = x;
-        a.qweight = w->qweight;
-        a.qzeros = w->qzeros;
-        a.scales = w->scales;
         a.gv_w = w->gv_w;
         a.gv_sz = w->gv_sz;
         a.y = y;

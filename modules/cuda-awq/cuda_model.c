@@ -134,20 +134,84 @@ cuda_vec(struct cuda_upload *u, const struct lmd_wmat *m, uint32_t n,
 }
 
 
+/*
+ * The n AWQ linears m (their out-columns side by side) into w's
+ * kernel layout: the checkpoint's qweight [in][out/8], qzeros and
+ * scales go to a scratch allocation (2-D copies of every piece's
+ * columns into place), awq_gemv_pack rewrites them into w->gv_w and
+ * w->gv_sz, and the scratch is freed.
+ */
+static int
+cuda_awq_upload(struct cuda_upload *u, const struct lmd_wmat **m,
+    uint32_t n, struct cuda_mat *w)
+{
+    const struct lmd_awq_mat  *a;
+    struct awq_args            args;
+    const uint32_t             rows = w->rows, ng = w->cols / w->group;
+    const size_t               qwb = (size_t) w->cols * rows / 2;
+    const size_t               qzb = (size_t) ng * rows / 2;
+    char                      *tmp = NULL;
+    cudaError_t                rc;
+    uint32_t                   i, off;
+
+    /* sizes rounded to 16 bytes keep the three pieces aligned */
+    rc = cudaMalloc((void **) &tmp, qwb + ((qzb + 15) & ~(size_t) 15)
+                                    + (size_t) ng * rows * 2);
+    for (off = 0, i = 0; rc == cudaSuccess && i < n; i++) {
+        a = &m[i]->awq;
+        rc = cudaMemcpy2D(tmp + off / 2, rows / 2, a->qweight, a->out / 2,
+                          a->out / 2, a->in, cudaMemcpyHostToDevice);
+        if (rc == cudaSuccess) {
+            rc = cudaMemcpy2D(tmp + qwb + off / 2, rows / 2, a->qzeros,
+                              a->out / 2, a->out / 2, ng,
+                              cudaMemcpyHostToDevice);
+        }
+        if (rc == cudaSuccess) {
+            rc = cudaMemcpy2D(tmp + qwb + ((qzb + 15) & ~(size_t) 15)
+                              + (size_t) off * 2, (size_t) rows * 2,
+                              a->scales, (size_t) a->out * 2,
+                              (size_t) a->out * 2, ng,
+                              cudaMemcpyHostToDevice);
+        }
+        off += a->out;
+    }
+    if (rc == cudaSuccess) {
+        memset(&args, 0, sizeof(args));
+        args.qweight = (const int32_t *) tmp;
+        args.qzeros = (const int32_t *) (tmp + qwb);
+        args.scales = (const uint16_t *) (tmp + qwb
+                                          + ((qzb + 15) & ~(size_t) 15));
+        args.in = (int) w->cols;
+        args.out = (int) rows;
+        args.group = (int) w->group;
+        if (awq_gemv_pack(&args, w->gv_w, w->gv_sz, 0) != 0) {
+            rc = cudaGetLastError();
+            rc = rc != cudaSuccess ? rc : cudaErrorInvalidValue;
+        } else {
+            rc = cudaDeviceSynchronize();
+        }
+    }
+    if (tmp != NULL) {
+        cudaFree(tmp);
+    }
+    if (rc != cudaSuccess) {
+        return cuda_fail(u->err, u->errlen, m[0]->awq.qweight_name, rc);
+    }
+    return 0;
+}
+
+
 /* The row concatenation of n dense matrices (or AWQ linears: their
  * out-columns) as one struct cuda_mat. */
 static int
 cuda_fused(struct cuda_upload *u, const struct lmd_wmat **m, uint32_t n,
     struct cuda_mat *w)
 {
-    const struct lmd_awq_mat  *a;
-    cudaError_t                rc;
     uint32_t                   i, rows = 0, off;
     size_t                     bytes;
     int                        awq = m[0]->dtype == LMD_DTYPE_I32;
-    void                      *qw, *qz, *sc, *gw, *gs;
+    void                      *gw, *gs;
     size_t                     gv_w, gv_sz;
-    struct awq_args            args;
 
     for (i = 0; i < n; i++) {
         if (m[i]->data == NULL || m[i]->cols != m[0]->cols
@@ -187,8 +251,8 @@ cuda_fused(struct cuda_upload *u, const struct lmd_wmat **m, uint32_t n,
         return 0;
     }
 
-    /* AWQ: [in][out/8] words, [in/g][out/8] zeros, [in/g][out] scales,
-     * each a 2-D copy of every piece's columns into its place. */
+    /* AWQ: kept only in the kernels' layout (awq_gemv.cu), made from
+     * the checkpoint's on the GPU by cuda_awq_upload. */
     w->kind = CUDA_MAT_AWQ;
     w->group = m[0]->awq.group;
     if (rows % 128 != 0) {
@@ -207,12 +271,7 @@ cuda_fused(struct cuda_upload *u, const struct lmd_wmat **m, uint32_t n,
     }
     awq_gemv_packed_bytes((int) w->cols, (int) rows, (int) w->group,
                           &gv_w, &gv_sz);
-    if (cuda_take(u, (size_t) w->cols * rows / 2, &qw, m[0]->name) != 0
-        || cuda_take(u, (size_t) w->cols / w->group * rows / 2, &qz,
-                     m[0]->name) != 0
-        || cuda_take(u, (size_t) w->cols / w->group * rows * 2, &sc,
-                     m[0]->name) != 0
-        || cuda_take(u, gv_w, &gw, m[0]->name) != 0
+    if (cuda_take(u, gv_w, &gw, m[0]->name) != 0
         || cuda_take(u, gv_sz, &gs, m[0]->name) != 0)
     {
         return -1;
@@ -220,53 +279,10 @@ cuda_fused(struct cuda_upload *u, const struct lmd_wmat **m, uint32_t n,
     if (u->sizing) {
         return 0;
     }
-    w->qweight = qw;
-    w->qzeros = qz;
-    w->scales = sc;
     w->gv_w = gw;
     w->gv_sz = gs;
-    u->e->w.bytes += (size_t) w->cols * rows / 2
-                     + (size_t) w->cols / w->group * rows * 5 / 2
-                     + gv_w + gv_sz;
-    for (off = 0, i = 0; i < n; i++) {
-        a = &m[i]->awq;
-        rc = cudaMemcpy2D((char *) qw + off / 2, rows / 2, a->qweight,
-                          a->out / 2, a->out / 2, a->in,
-                          cudaMemcpyHostToDevice);
-        if (rc == cudaSuccess) {
-            rc = cudaMemcpy2D((char *) qz + off / 2, rows / 2, a->qzeros,
-                              a->out / 2, a->out / 2, a->in / a->group,
-                              cudaMemcpyHostToDevice);
-        }
-        if (rc == cudaSuccess) {
-            rc = cudaMemcpy2D((char *) sc + (size_t) off * 2,
-                              (size_t) rows * 2, a->scales,
-                              (size_t) a->out * 2, (size_t) a->out * 2,
-                              a->in / a->group, cudaMemcpyHostToDevice);
-        }
-        if (rc != cudaSuccess) {
-            return cuda_fail(u->err, u->errlen, a->qweight_name, rc);
-        }
-        off += a->out;
-    }
-
-    /* The decode GEMV's own copy, in the order its lanes read it. */
-    memset(&args, 0, sizeof(args));
-    args.qweight = qw;
-    args.qzeros = qz;
-    args.scales = sc;
-    args.in = (int) w->cols;
-    args.out = (int) rows;
-    args.group = (int) w->group;
-    if (awq_gemv_pack(&args, w->gv_w, w->gv_sz, 0) != 0) {
-        rc = cudaGetLastError();
-        return cuda_fail(u->err, u->errlen, m[0]->awq.qweight_name,
-                         rc != cudaSuccess ? rc : cudaErrorInvalidValue);
-    }
-    rc = cudaDeviceSynchronize();
-    if (rc != cudaSuccess) {
-        return cuda_fail(u->err, u->errlen, m[0]->awq.qweight_name, rc);
-    }
+    u->e->w.bytes += gv_w + gv_sz;
+    return cuda_awq_upload(u, m, n, w);
     return 0;
 }
 

@@ -1,4 +1,5 @@
-// sources: modules/cuda-awq/awq_gemm.cu engine/lmd_awq.c engine/lmd_dtype.c
+// sources: modules/cuda-awq/awq_gemm.cu modules/cuda-awq/awq_gemv.cu
+// sources: engine/lmd_awq.c engine/lmd_dtype.c
 /*
  * awq_gemm_check.cu -- checks awq_gemm against a float64 CPU reference
  * built on lmd_awq_dequant_rows, then times it against the floors
@@ -6,9 +7,12 @@
  * product of the same shape.  Built and run by tests/gpu/run.sh on a
  * GPU machine; -c checks only.
  *
- * Checks: shapes 4096 x 4096, 4096 x 11008, 11008 x 4096 (group 128),
- * 4096 x 4096 (group 64), 512 x 384 (group 64), 416 x 384 (group 32:
- * in not a multiple of 64) with m from 17 to 4096 (every row compared,
+ * The AutoAWQ matrix goes through awq_gemv_pack first, as the engine
+ * does at load time (the GEMM reads the GEMV's layout).  Checks: shapes
+ * 4096 x 4096, 4096 x 11008, 11008 x 4096 (group 128), 4096 x 4096
+ * (group 64), 512 x 384 (group 64), 448 x 384 (group 32: two groups a
+ * K tile), 256 x 384 (group 16: four) with m from 17 to 4096 (every row
+ * compared,
  * except the 11008 shapes at m = 4096: 150 rows, first and last tiles
  * included; NaN looked for everywhere).  Each in both modes (f16 store
  * into NaN-poisoned y; f32 add into random y) and several K splits
@@ -100,7 +104,8 @@ tiles_of(int m, int out)
 static int
 ktiles_of(int in, int group)
 {
-    return in / (in % 64 == 0 && group % 64 == 0 ? 64 : 32);
+    (void) group;
+    return in / 64;                     /* K tiles of one 64-input chunk */
 }
 
 
@@ -206,7 +211,45 @@ gemm(struct awq_args *a, cudaStream_t st = 0)
 struct dev_mat {
     int32_t   *qw, *qz;
     uint16_t  *sc;
+    uint32_t  *gw, *gs;                 /* awq_gemv_pack's */
 };
+
+
+/* The kernels' layout of d's AutoAWQ matrix, as the engine makes it. */
+static void
+pack(struct dev_mat *d, int in, int out, int group)
+{
+    struct awq_args  a;
+    size_t           wb, sb;
+
+    awq_gemv_packed_bytes(in, out, group, &wb, &sb);
+    CK(cudaMalloc(&d->gw, wb));
+    CK(cudaMalloc(&d->gs, sb));
+    memset(&a, 0, sizeof(a));
+    a.qweight = d->qw;
+    a.qzeros = d->qz;
+    a.scales = d->sc;
+    a.in = in;
+    a.out = out;
+    a.group = group;
+    if (awq_gemv_pack(&a, d->gw, d->gs, 0) != 0) {
+        fprintf(stderr, "awq_gemv_pack refused in=%d out=%d g=%d\n", in,
+                out, group);
+        exit(2);
+    }
+    CK(cudaDeviceSynchronize());
+}
+
+
+static void
+free_mat(struct dev_mat *d)
+{
+    CK(cudaFree(d->qw));
+    CK(cudaFree(d->qz));
+    CK(cudaFree(d->sc));
+    CK(cudaFree(d->gw));
+    CK(cudaFree(d->gs));
+}
 
 
 /* One (shape, m): x, reference, then every mode and split. */
@@ -261,9 +304,8 @@ check_m(int in, int out, int group, int m, int full, const dev_mat &d,
             }
             memset(&a, 0, sizeof(a));
             a.x = dx;
-            a.qweight = d.qw;
-            a.qzeros = d.qz;
-            a.scales = d.sc;
+            a.gv_w = d.gw;
+            a.gv_sz = d.gs;
             a.y = dy;
             a.y_add = mode;
             a.work = ns == -1 ? NULL : work;
@@ -377,12 +419,11 @@ check_shape(int in, int out, int group, const std::vector<int> &ms,
     CK(cudaMemcpy(d.qw, qw.data(), nq / 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d.qz, qz.data(), ng / 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d.sc, sc.data(), ng * 2, cudaMemcpyHostToDevice));
+    pack(&d, in, out, group);
     for (size_t i = 0; i < ms.size(); i++) {
         check_m(in, out, group, ms[i], ms[i] <= full_max, d, w.data());
     }
-    CK(cudaFree(d.qw));
-    CK(cudaFree(d.qz));
-    CK(cudaFree(d.sc));
+    free_mat(&d);
 }
 
 
@@ -399,9 +440,8 @@ check_refusals(void)
     CK(cudaMalloc(&xs, 1 << 20));
     memset(&a, 0, sizeof(a));
     a.x = xs;
-    a.qweight = qw;
-    a.qzeros = qw;
-    a.scales = xs;
+    a.gv_w = (const uint32_t *) qw;
+    a.gv_sz = (const uint32_t *) qw;
     a.y = xs;
     a.work = work;
     a.m = 20;
@@ -410,11 +450,11 @@ check_refusals(void)
     a.group = 64;
 
     struct { const char *what; int field, value; } cases[] = {
-        { "m 0", 0, 0 }, { "in 48", 1, 48 }, { "out 192", 2, 192 },
+        { "m 0", 0, 0 }, { "in 96", 1, 96 }, { "out 192", 2, 192 },
         { "group 48", 3, 48 }, { "group 128 of in 192", 4, 0 },
         { "split 9", 5, 9 }, { "split 2 without work", 6, 0 },
-        { "qweight not 16-byte aligned", 7, 0 },
-        { "split 8 x 128 tiles > 320", 8, 0 },
+        { "gv_w not 16-byte aligned", 7, 0 },
+        { "split 8 x 128 tiles > 320", 8, 0 }, { "group 8", 3, 8 },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         b = a;
@@ -426,7 +466,7 @@ check_refusals(void)
         case 4: b.in = 192; b.group = 128; break;
         case 5: b.ksteps = cases[i].value; break;
         case 6: b.ksteps = 2; b.work = NULL; break;
-        case 7: b.qweight = qw + 1; break;
+        case 7: b.gv_w = (const uint32_t *) (qw + 1); break;
         case 8: b.m = 512; b.in = 4096; b.out = 4096; b.ksteps = 8; break;
         }
         int  rc = awq_gemm(&b, 0);
@@ -498,9 +538,8 @@ time_awq(struct awq_args a, std::vector<dev_mat> &sets, int reps,
     for (int i = 0; i < reps; i++) {
         const dev_mat  &d = sets[i % sets.size()];
 
-        a.qweight = d.qw;
-        a.qzeros = d.qz;
-        a.scales = d.sc;
+        a.gv_w = d.gw;
+        a.gv_sz = d.gs;
         gemm(&a, st);
     }
     CK(cudaStreamEndCapture(st, &g));
@@ -591,6 +630,7 @@ time_shape(int in, int out, int group, const std::vector<int> &ms,
         fill(sets[i].qw, nq / 2, 3 * i + 1, 0);
         fill(sets[i].qz, ng / 2, 3 * i + 2, 0);
         fill(sets[i].sc, ng * 2, 3 * i + 3, 1);
+        pack(&sets[i], in, out, group);
     }
     CK(cudaMalloc(&dx, (size_t) mmax * in * 2));
     CK(cudaMalloc(&dy, (size_t) mmax * out * 4));
@@ -620,9 +660,8 @@ time_shape(int in, int out, int group, const std::vector<int> &ms,
             a.in = in;
             a.out = out;
             a.group = group;
-            a.qweight = sets[0].qw;
-            a.qzeros = sets[0].qz;
-            a.scales = sets[0].sc;
+            a.gv_w = sets[0].gw;
+            a.gv_sz = sets[0].gs;
             /* one launch to size the graph: about 3 ms of work */
             CK(cudaEventCreate(&e0));
             CK(cudaEventCreate(&e1));
@@ -660,9 +699,7 @@ time_shape(int in, int out, int group, const std::vector<int> &ms,
         }
     }
     for (int i = 0; i < nsets; i++) {
-        CK(cudaFree(sets[i].qw));
-        CK(cudaFree(sets[i].qz));
-        CK(cudaFree(sets[i].sc));
+        free_mat(&sets[i]);
     }
     CK(cudaFree(dx));
     CK(cudaFree(dy));
@@ -686,7 +723,8 @@ main(int argc, char **argv)
 
     check_refusals();
     check_shape(512, 384, 64, { 17, 33, 100, 128, 512, 1000, 4096 }, 4096);
-    check_shape(416, 384, 32, { 17, 33, 64, 100, 128, 1000 }, 4096);
+    check_shape(448, 384, 32, { 17, 33, 64, 100, 128, 1000 }, 4096);
+    check_shape(256, 384, 16, { 17, 100, 1000 }, 4096);
     check_shape(4096, 4096, 128, { 17, 33, 100, 128, 512, 1000, 4096 },
                 4096);
     check_shape(4096, 4096, 64, { 33, 512 }, 4096);
