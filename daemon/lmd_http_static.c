@@ -11,6 +11,9 @@
  *
  * Caching: ETag ("mtime-size" in hex, like nginx) and Last-Modified, with
  * If-None-Match taking precedence over If-Modified-Since (RFC 9110 13.2.2).
+ * Every file goes out with X-Content-Type-Options: nosniff, HTML pages
+ * with a Content-Security-Policy that allows only this origin's scripts,
+ * styles and connections (no inline script).
  */
 
 #include "lmd_http.h"
@@ -23,6 +26,11 @@
 #if (LMD_HAVE_OPENAT2)
 #include <linux/openat2.h>
 #endif
+
+#define LMD_HTTP_CSP                                                      \
+    "default-src 'self'; script-src 'self'; style-src 'self'; "           \
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; "       \
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 struct lmd_mime {
     const char  *ext;
@@ -268,6 +276,13 @@ lmd_http_static_handler(struct lmd_http_request *r)
     lmd_format_http_date(st.st_mtime, lastmod);
     lmd_http_header_out(r, "ETag", etag);
     lmd_http_header_out(r, "Last-Modified", lastmod);
+    lmd_http_header_out(r, "X-Content-Type-Options", "nosniff");
+    if (strncmp(lmd_http_mime_type(name), "text/html", 9) == 0) {
+        /* the chat page loads its scripts and styles from here only and
+         * talks to this server only: a second wall behind markdown.js
+         * against anything a model writes */
+        lmd_http_header_out(r, "Content-Security-Policy", LMD_HTTP_CSP);
+    }
 
     inm = lmd_http_header_in(r, "If-None-Match");
     ims = lmd_http_header_in(r, "If-Modified-Since");

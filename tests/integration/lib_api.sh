@@ -5,6 +5,7 @@
 # script's.
 #
 #   need_node [sdk]          # skip (and finish) without node or the SDK
+#   need_browser             # ... without Chromium or playwright-core
 #   need_stories             # skip without ../shared or the cpu engine
 #   slow_model DIR           # a dummy-weight Llama with stories' tokenizer
 #   lmd_config <<YAML ... YAML; lmd_start && wait_ready
@@ -22,6 +23,23 @@ need_node() {
     if [ "${1:-}" = sdk ] \
         && [ ! -f "$NODE_DIR/node_modules/openai/package.json" ]; then
         skip "$NAME" "the openai SDK is not in $NODE_DIR/node_modules\
+ (./configure --install-deps, or npm ci there)"
+        finish
+    fi
+}
+
+# need_browser: Chromium (LMD_CHROMIUM, default /usr/bin/chromium) and the
+# playwright-core package of tests/node that drives it.
+need_browser() {
+    LMD_CHROMIUM=${LMD_CHROMIUM:-/usr/bin/chromium}
+    export LMD_CHROMIUM
+    if [ ! -x "$LMD_CHROMIUM" ]; then
+        skip "$NAME" "$LMD_CHROMIUM is not installed (Debian's chromium;\
+ ./configure --install-deps)"
+        finish
+    fi
+    if [ ! -f "$NODE_DIR/node_modules/playwright-core/package.json" ]; then
+        skip "$NAME" "playwright-core is not in $NODE_DIR/node_modules\
  (./configure --install-deps, or npm ci there)"
         finish
     fi
