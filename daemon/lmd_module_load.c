@@ -107,10 +107,12 @@ lmd_module_open(const char *dir, const char *file, int kind, char *err,
     }
     if (m->name == NULL
         || (kind == LMD_MODULE_ENGINE
-            && (m->ops.engine.open == NULL || m->ops.engine.close == NULL)))
+            && (m->ops.engine.open == NULL || m->ops.engine.close == NULL))
+        || (kind == LMD_MODULE_KV_CODEC && m->ops.kv_codec.find == NULL))
     {
         snprintf(err, errlen, "module \"%s\" lacks a name or a required "
-                 "hook (open, close)", path);
+                 "hook (%s)", path,
+                 kind == LMD_MODULE_KV_CODEC ? "find" : "open, close");
         goto failed;
     }
 

@@ -212,9 +212,62 @@ struct lmd_engine_ops {
     void       *reserved[10];
 };
 
-/* A KV codec's hooks are defined with the int8-kv module. */
+/*
+ * KV codecs (modules/int8-kv): how an engine's KV cache stores keys and
+ * values in fewer bits.  An engine that is given a codec keeps its own
+ * block layout but stores each "run" -- `positions` consecutive positions
+ * of one KV head's keys (or values) in a block, head_dim numbers each --
+ * in the codec's format, and reads it back only through the codec's
+ * hooks, which dequantize inside attention's own loops (no f32 or f16
+ * copy of the cache is ever made).  Each backend has its own hooks and
+ * its own run format.
+ */
+
+/* The cpu backend.  `which` is 0 for a keys run, 1 for a values run;
+ * positions is a multiple of 8 and head_dim of 8.  Runs are 64-byte
+ * aligned.  Any thread; the hooks keep no state. */
+struct lmd_kv_codec_cpu {
+    /* Bytes of one run: a multiple of 64. */
+    size_t    (*run_bytes)(uint32_t positions, uint32_t head_dim);
+
+    /* Stores x[head_dim] as position pos of the run. */
+    void      (*put)(void *run, int which, uint32_t positions,
+                  uint32_t head_dim, uint32_t pos, const float *x);
+
+    /* The stored (dequantized) numbers of positions [p0, p1):
+     * out[(p1 - p0) * head_dim]. */
+    void      (*get)(const void *run, int which, uint32_t positions,
+                  uint32_t head_dim, uint32_t p0, uint32_t p1, float *out);
+
+    /* Keys run: s[p - p0] = sum_i q[i] k_p[i] for p in [p0, p1). */
+    void      (*scores)(const void *run, uint32_t positions,
+                  uint32_t head_dim, uint32_t p0, uint32_t p1,
+                  const float *q, float *s);
+
+    /* Values run: out[i] += sum_p w[p - p0] v_p[i] over [p0, p1). */
+    void      (*accumulate)(const void *run, uint32_t positions,
+                  uint32_t head_dim, uint32_t p0, uint32_t p1,
+                  const float *w, float *out);
+
+    void       *reserved[3];
+};
+
+/* One codec of a KV_CODEC module. */
+struct lmd_kv_codec {
+    const char                      *name;      /* "int8", "int4" */
+    unsigned                         bits;      /* per stored number */
+    const char                      *description;
+    const struct lmd_kv_codec_cpu   *cpu;       /* NULL: no cpu backend */
+    const void                      *cuda;      /* reserved for the CUDA
+                                                   backend; NULL */
+    void                            *reserved[3];
+};
+
 struct lmd_kv_codec_ops {
-    void       *reserved[16];
+    /* The codec called name (the config's kv_cache.codec), or NULL. */
+    const struct lmd_kv_codec *(*find)(const char *name);
+
+    void       *reserved[15];
 };
 
 struct lmd_module {
