@@ -298,8 +298,9 @@ lmd_cmd_modules_dir(struct lmd_cmd_model *m,
 }
 
 
-/* The KV codec: "auto" is the engine's own cache; another name must be
- * a built codec module, which no engine takes yet. */
+/* The KV codec: "auto" is the engine's own cache; another name is a
+ * codec of a built KV codec module (int8, int4: lmd_kv_int8.so), kept
+ * open in m until lmd_cmd_model_close. */
 static int
 lmd_cmd_kv_codec(struct lmd_cmd_model *m,
     const struct lmd_cmd_model_opts *o)
@@ -318,9 +319,9 @@ lmd_cmd_kv_codec(struct lmd_cmd_model *m,
         return 1;
     }
     if (!lmd_cmd_exists(m->modules_dir, file)) {
-        fprintf(stderr, "lmd %s: kv-cache %s: %s/%s not found (the %s-kv "
+        fprintf(stderr, "lmd %s: kv-cache %s: %s/%s not found (the int8-kv "
                 "module is not built)\n", o->cmd, o->kv_cache,
-                m->modules_dir, file, o->kv_cache);
+                m->modules_dir, file);
         return 1;
     }
     h = lmd_module_open(m->modules_dir, file, LMD_MODULE_KV_CODEC, err,
@@ -330,10 +331,15 @@ lmd_cmd_kv_codec(struct lmd_cmd_model *m,
                 err);
         return 1;
     }
-    lmd_module_close(h);
-    fprintf(stderr, "lmd %s: kv-cache %s: the engines of this version "
-            "take no KV codec module yet (use auto)\n", o->cmd, o->kv_cache);
-    return 1;
+    m->kv_codec = h->module->ops.kv_codec.find(o->kv_cache);
+    if (m->kv_codec == NULL) {
+        fprintf(stderr, "lmd %s: kv-cache %s: %s has no such codec\n",
+                o->cmd, o->kv_cache, h->path);
+        lmd_module_close(h);
+        return 1;
+    }
+    m->codec_module = h;
+    return 0;
 }
 
 
@@ -476,6 +482,7 @@ lmd_cmd_model_open(struct lmd_cmd_model *m,
     params.weights = o->weights;
     params.seed = o->seed;
     params.threads = o->threads;
+    params.kv_codec = m->kv_codec;
 
     err[0] = '\0';
     m->session = lmd_session_open(m->module->module,
@@ -497,6 +504,9 @@ lmd_cmd_model_close(struct lmd_cmd_model *m)
     m->session = NULL;
     lmd_module_close(m->module);
     m->module = NULL;
+    lmd_module_close(m->codec_module);
+    m->codec_module = NULL;
+    m->kv_codec = NULL;
     lmd_tokenizer_free(m->tok);
     m->tok = NULL;
 }

@@ -50,6 +50,8 @@ struct lmd_cmd_model {
     struct lmd_tokenizer       *tok;            /* NULL: the folder has
                                                    none */
     struct lmd_module_handle   *module;
+    struct lmd_module_handle   *codec_module;   /* --kv-cache's, or NULL */
+    const struct lmd_kv_codec  *kv_codec;       /* in it; NULL: auto */
     struct lmd_session         *session;
     int32_t                     eos[LMD_CMD_MAX_EOS];
     size_t                      n_eos;

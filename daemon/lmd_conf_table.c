@@ -87,8 +87,8 @@ lmd_conf_model_post(struct lmd_conf_ctx *ctx, yaml_node_t *node, void *base,
 
 
 /* kv_cache: the block size must be a power of two (blocks are indexed
- * with shifts by the engines), and only the engine's own KV layout is
- * built: the quantized codecs wait for the int8-kv module (issue 8). */
+ * with shifts by the engines).  A codec other than auto is checked when
+ * the models load (its module must be built; lmd_models.c). */
 static int
 lmd_conf_kv_cache_post(struct lmd_conf_ctx *ctx, yaml_node_t *node,
     void *base, const char *what)
@@ -100,12 +100,6 @@ lmd_conf_kv_cache_post(struct lmd_conf_ctx *ctx, yaml_node_t *node,
         return lmd_conf_error(ctx, lmd_conf_find(ctx, node, "block_size"),
                               "expected a power of two (16, 32, 64 ... "
                               "1024) for %s.block_size", what);
-    }
-    if (strcmp(kv->codec, "auto") != 0) {
-        return lmd_conf_error(ctx, lmd_conf_find(ctx, node, "codec"),
-                              "kv_cache codec \"%s\" needs the int8-kv "
-                              "module, not built yet (use auto) for "
-                              "%s.codec", kv->codec, what);
     }
     return LMD_OK;
 }

@@ -96,9 +96,48 @@ lmd_models_open_module(const struct lmd_conf *conf,
 }
 
 
+/* The KV codec module of a model whose kv_cache.codec is not auto, and
+ * the codec in it (*codec); NULL with err set if it is not built. */
+static struct lmd_module_handle *
+lmd_models_open_codec(const struct lmd_conf *conf,
+    const struct lmd_conf_model *cm, const struct lmd_kv_codec **codec,
+    char *err, size_t errlen)
+{
+    struct lmd_module_handle  *h;
+    char                       file[256], why[LMD_ERR_LEN];
+
+    if (lmd_module_file_name(cm->kv_cache.codec, LMD_MODULE_KV_CODEC, file,
+                             sizeof(file)) != LMD_OK)
+    {
+        snprintf(err, errlen, "%s:%d:%d: model \"%s\": bad kv_cache codec "
+                 "\"%s\"", conf->file, cm->line, cm->column, cm->name,
+                 cm->kv_cache.codec);
+        return NULL;
+    }
+    h = lmd_module_open(conf->modules_path, file, LMD_MODULE_KV_CODEC, why,
+                        sizeof(why));
+    if (h == NULL) {
+        snprintf(err, errlen, "%s:%d:%d: model \"%s\": kv_cache codec "
+                 "\"%s\": %s", conf->file, cm->line, cm->column, cm->name,
+                 cm->kv_cache.codec, why);
+        return NULL;
+    }
+    *codec = h->module->ops.kv_codec.find(cm->kv_cache.codec);
+    if (*codec == NULL) {
+        snprintf(err, errlen, "%s:%d:%d: model \"%s\": kv_cache codec "
+                 "\"%s\": %s has no such codec", conf->file, cm->line,
+                 cm->column, cm->name, cm->kv_cache.codec, h->path);
+        lmd_module_close(h);
+        return NULL;
+    }
+    return h;
+}
+
+
 int
 lmd_models_check(const struct lmd_conf *conf, char *err, size_t errlen)
 {
+    const struct lmd_kv_codec  *codec;
     struct lmd_module_handle  *h;
     size_t                     i;
 
@@ -108,6 +147,14 @@ lmd_models_check(const struct lmd_conf *conf, char *err, size_t errlen)
             return LMD_ERROR;
         }
         lmd_module_close(h);
+        if (strcmp(conf->models[i].kv_cache.codec, "auto") != 0) {
+            h = lmd_models_open_codec(conf, &conf->models[i], &codec, err,
+                                      errlen);
+            if (h == NULL) {
+                return LMD_ERROR;
+            }
+            lmd_module_close(h);
+        }
     }
     return LMD_OK;
 }
@@ -244,6 +291,14 @@ lmd_models_start(const struct lmd_conf *conf, void (*on_change)(void),
         }
 
         memset(&params, 0, sizeof(params));
+        if (strcmp(conf->models[i].kv_cache.codec, "auto") != 0) {
+            m->codec_module = lmd_models_open_codec(conf, &conf->models[i],
+                                                    &params.kv_codec, err,
+                                                    errlen);
+            if (m->codec_module == NULL) {
+                return LMD_ERROR;
+            }
+        }
         params.name = m->name;
         params.path = m->path;
         params.load_format = m->load_format;
@@ -344,6 +399,7 @@ lmd_models_stop(void)
         m = &lmd_models[i];
         lmd_engine_stop(m->engine);
         lmd_module_close(m->module);
+        lmd_module_close(m->codec_module);
         lmd_model_text_free(m->text);
         free(m->name);
         free(m->path);

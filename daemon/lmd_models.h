@@ -23,6 +23,8 @@ struct lmd_model {
     time_t                       created;      /* for /v1/models */
     int                          state;        /* enum lmd_engine_state */
     struct lmd_module_handle    *module;
+    struct lmd_module_handle    *codec_module;  /* kv_cache.codec's, or
+                                                   NULL (auto) */
     struct lmd_engine           *engine;
     struct lmd_model_text       *text;         /* tokenizer, template;
                                                   NULL: none in the

@@ -19,6 +19,12 @@ lmd_module_file_name(const char *name, int kind, char *buf, size_t len)
     size_t  n, i;
     int     w;
 
+    /* the int8-kv module holds both quantized codecs */
+    if (kind == LMD_MODULE_KV_CODEC
+        && (strcmp(name, "int8") == 0 || strcmp(name, "int4") == 0))
+    {
+        name = "int8";
+    }
     w = snprintf(buf, len, "%s%s.so",
                  kind == LMD_MODULE_KV_CODEC ? "lmd_kv_" : "lmd_engine_",
                  name);

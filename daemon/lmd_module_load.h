@@ -16,7 +16,8 @@ struct lmd_module_handle {
 };
 
 /* The file an engine or codec name lives in: "cuda-awq" ->
- * "lmd_engine_cuda_awq.so" (kind ENGINE), "int8" -> "lmd_kv_int8.so". */
+ * "lmd_engine_cuda_awq.so" (kind ENGINE), "int8" and "int4" (the
+ * int8-kv module's codecs) -> "lmd_kv_int8.so". */
 int lmd_module_file_name(const char *name, int kind, char *buf,
     size_t len);
 

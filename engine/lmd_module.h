@@ -69,6 +69,8 @@ struct lmd_host {
     void       *reserved[6];
 };
 
+struct lmd_kv_codec;
+
 /* What an engine is asked to open: one configured model. */
 struct lmd_engine_params {
     const char *name;           /* the model's API id */
@@ -81,7 +83,10 @@ struct lmd_engine_params {
     uint64_t    seed;           /* dummy weights */
     int         threads;        /* 0: every online core */
     int         pad;
-    void       *reserved[6];
+    const struct lmd_kv_codec *kv_codec;    /* NULL: the engine's own KV
+                                               cache; else store it in
+                                               this codec (or refuse) */
+    void       *reserved[5];
 };
 
 /* What an engine can do besides the required hooks (memory's caps). */

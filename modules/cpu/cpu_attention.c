@@ -58,7 +58,7 @@ struct cpu_att_ctx {
 /* One KV head's run in a block of the cache: K transposed
  * ([head_dim][block_size], which 0) or V ([block_size][head_dim],
  * which 1). */
-static inline float *
+static inline void *
 cpu_kv_run(const struct cpu_engine *e, uint32_t block, uint32_t layer,
     uint32_t which, uint32_t kv_head)
 {
@@ -66,7 +66,7 @@ cpu_kv_run(const struct cpu_engine *e, uint32_t block, uint32_t layer,
     size_t                run;
 
     run = ((size_t) layer * 2 + which) * e->d.n_kv_heads + kv_head;
-    return kv->data + block * kv->block_floats + run * kv->head_floats;
+    return kv->data + block * kv->block_bytes + run * kv->run_bytes;
 }
 
 
@@ -90,11 +90,21 @@ cpu_kv_write(struct cpu_engine *e, const struct lmd_batch *b,
         k = s->qkv + (size_t) i * d->qkv_dim + d->q_dim;
         v = k + d->kv_dim;
         for (h = 0; h < d->n_kv_heads; h++) {
-            kt = cpu_kv_run(e, block, layer, 0, h) + off;
+            if (e->kv.codec != NULL) {
+                /* quantized on write (modules/int8-kv) */
+                e->kv.codec->put(cpu_kv_run(e, block, layer, 0, h), 0, bs,
+                                 d->head_dim, off,
+                                 k + (size_t) h * d->head_dim);
+                e->kv.codec->put(cpu_kv_run(e, block, layer, 1, h), 1, bs,
+                                 d->head_dim, off,
+                                 v + (size_t) h * d->head_dim);
+                continue;
+            }
+            kt = (float *) cpu_kv_run(e, block, layer, 0, h) + off;
             for (j = 0; j < d->head_dim; j++) {
                 kt[(size_t) j * bs] = k[(size_t) h * d->head_dim + j];
             }
-            memcpy(cpu_kv_run(e, block, layer, 1, h)
+            memcpy((float *) cpu_kv_run(e, block, layer, 1, h)
                    + (size_t) off * d->head_dim,
                    v + (size_t) h * d->head_dim,
                    d->head_dim * sizeof(float));
@@ -342,7 +352,16 @@ cpu_att_task_run(void *arg, uint32_t task, uint32_t thread)
         for (r = 0; r < nr; r++) {
             r0 = lo[r] > p ? lo[r] : p;
             r1 = hi[r] < end ? hi[r] : end;
-            if (r0 < r1) {
+            if (r0 < r1 && e->kv.codec != NULL) {
+                float     *o = sc[r] + (r0 - t_lo);
+                uint32_t   n = r1 - r0, x;
+
+                e->kv.codec->scores(kt, bs, d->head_dim, r0 - base,
+                                    r1 - base, qr[r], o);
+                for (x = 0; x < n; x++) {
+                    o[x] *= d->att_scale;
+                }
+            } else if (r0 < r1) {
                 cpu_att_scores(kt, bs, r0 - base, r1 - base, qr[r],
                                d->head_dim, d->att_scale,
                                sc[r] + (r0 - t_lo));
@@ -363,7 +382,11 @@ cpu_att_task_run(void *arg, uint32_t task, uint32_t thread)
         for (r = 0; r < nr; r++) {
             r0 = lo[r] > p ? lo[r] : p;
             r1 = hi[r] < end ? hi[r] : end;
-            if (r0 < r1) {
+            if (r0 < r1 && e->kv.codec != NULL) {
+                e->kv.codec->accumulate(v, bs, d->head_dim, r0 - base,
+                                        r1 - base, sc[r] + (r0 - t_lo),
+                                        out[r]);
+            } else if (r0 < r1) {
                 cpu_att_values(v + (size_t) (r0 - base) * d->head_dim,
                                r1 - r0, sc[r] + (r0 - t_lo), d->head_dim,
                                out[r]);

@@ -84,14 +84,21 @@ struct cpu_weights {
  *
  * so one head's keys (or values) within a block are one contiguous run
  * that attention streams through; keys are transposed so that scores
- * come eight positions to a vector (cpu_attention.c). */
+ * come eight positions to a vector (cpu_attention.c).  With a KV codec
+ * (kv_cache.codec int8 or int4, modules/int8-kv) each run is the
+ * codec's instead, written and read only through its hooks. */
 struct cpu_kv {
-    float      *data;           /* [n_blocks][block_floats]; mmap'ed */
+    char       *data;           /* [n_blocks][block_bytes]; mmap'ed */
     size_t      map_bytes;
     uint32_t    n_blocks;
     uint32_t    block_size;     /* positions per block */
-    size_t      block_floats;   /* n_layers * 2 * kv_dim * block_size */
-    size_t      head_floats;    /* block_size * head_dim: one head's run */
+    size_t      block_bytes;    /* n_layers * 2 * n_kv_heads * run_bytes */
+    size_t      run_bytes;      /* one head's keys or values in a block:
+                                   block_size * head_dim floats, or the
+                                   codec's run */
+    const struct lmd_kv_codec_cpu *codec;   /* NULL: f32 runs as above;
+                                               else runs in the codec's
+                                               format (lmd_module.h) */
 };
 
 
@@ -155,6 +162,7 @@ struct cpu_engine {
     struct cpu_kv               kv;
     struct cpu_scratch          s;
     char                        dtype_name[16];     /* of the matrices */
+    const struct lmd_kv_codec  *kv_codec;   /* open's; NULL: f32 KV */
 };
 
 

@@ -60,8 +60,19 @@ cpu_open(const struct lmd_host *host, const struct lmd_engine_params *p,
         return LMD_MODULE_ERROR;
     }
     e->host = host;
+    e->kv_codec = p->kv_codec;
+    if (e->kv_codec != NULL && e->kv_codec->cpu == NULL) {
+        snprintf(err, len, "cpu: KV codec \"%s\" has no cpu backend",
+                 e->kv_codec->name);
+        goto failed;
+    }
 
     if (cpu_model_load(e, p, err, len) != 0) {
+        goto failed;
+    }
+    if (e->kv_codec != NULL && e->d.head_dim % 8 != 0) {
+        snprintf(err, len, "cpu: KV codec \"%s\" needs head_dim a "
+                 "multiple of 8, not %u", e->kv_codec->name, e->d.head_dim);
         goto failed;
     }
 
@@ -74,11 +85,12 @@ cpu_open(const struct lmd_host *host, const struct lmd_engine_params *p,
 
     if (host != NULL && host->log != NULL) {
         host->log(LMD_HOST_LOG_NOTICE, "cpu: \"%s\": %s, %u layers, hidden "
-                  "%u, weights %s, %s, %u threads, %.1f MB%s",
+                  "%u, weights %s, %s, %u threads, %.1f MB, KV %s%s",
                   p->name != NULL ? p->name : p->path, e->cfg.arch_name,
                   e->d.n_layers, e->d.hidden, e->dtype_name,
                   cpu_isa_name(cpu_isa()), e->threads,
                   (double) e->w.bytes / (1024.0 * 1024.0),
+                  e->kv_codec != NULL ? e->kv_codec->name : "f32",
                   e->cfg.demo ? ", random demo model" : "");
     }
     *engine = e;
@@ -88,6 +100,9 @@ failed:
     cpu_close(e);
     return LMD_MODULE_ERROR;
 }
+
+
+static size_t cpu_run_bytes(const struct cpu_engine *e, uint32_t positions);
 
 
 /* MemAvailable of /proc/meminfo in bytes; 0 if unknown. */
@@ -120,11 +135,22 @@ cpu_memory(void *engine, struct lmd_engine_memory *mem)
     memset(mem, 0, sizeof(*mem));
     mem->weight_bytes = e->w.bytes;
     mem->free_bytes = cpu_mem_available();
-    mem->kv_bytes_per_token = (uint64_t) 2 * e->d.n_layers * e->d.kv_dim
-                              * sizeof(float);
+    /* a codec's runs, per token, as a block of 64 positions has them */
+    mem->kv_bytes_per_token = (uint64_t) 2 * e->d.n_layers
+                              * e->d.n_kv_heads * cpu_run_bytes(e, 64) / 64;
     mem->vocab_size = e->d.vocab;
     mem->max_context = e->cfg.max_position;
     return LMD_MODULE_OK;
+}
+
+
+/* Bytes of one head's keys (or values) in a block of `positions`. */
+static size_t
+cpu_run_bytes(const struct cpu_engine *e, uint32_t positions)
+{
+    return e->kv_codec != NULL
+           ? e->kv_codec->cpu->run_bytes(positions, e->d.head_dim)
+           : (size_t) positions * e->d.head_dim * sizeof(float);
 }
 
 
@@ -134,23 +160,23 @@ cpu_kv_init(void *engine, const struct lmd_kv_params *kv, char *err,
     size_t len)
 {
     struct cpu_engine  *e = engine;
-    uint64_t            block_floats, bytes;
+    uint64_t            run, block_bytes, bytes;
     void               *p;
 
     if (kv->n_blocks == 0 || kv->block_size == 0
-        || (uint64_t) kv->n_blocks * kv->block_size > UINT32_MAX)
+        || (uint64_t) kv->n_blocks * kv->block_size > UINT32_MAX
+        || (e->kv_codec != NULL && kv->block_size % 8 != 0))
     {
         snprintf(err, len, "cpu: kv_init: %u blocks of %u tokens: need at "
-                 "least one, and fewer than 2^32 tokens", kv->n_blocks,
-                 kv->block_size);
+                 "least one, fewer than 2^32 tokens%s", kv->n_blocks,
+                 kv->block_size, e->kv_codec != NULL
+                 ? ", and blocks of a multiple of 8 tokens for a codec" : "");
         return LMD_MODULE_ERROR;
     }
-    block_floats = (uint64_t) e->d.n_layers * 2 * e->d.kv_dim
-                   * kv->block_size;
-    bytes = block_floats * sizeof(float);
-    if (bytes / sizeof(float) != block_floats
-        || bytes > SIZE_MAX / kv->n_blocks)
-    {
+    run = cpu_run_bytes(e, kv->block_size);
+    block_bytes = (uint64_t) e->d.n_layers * 2 * e->d.n_kv_heads * run;
+    bytes = block_bytes;
+    if (bytes > SIZE_MAX / kv->n_blocks) {
         snprintf(err, len, "cpu: kv_init: %u blocks of %u tokens is too "
                  "much", kv->n_blocks, kv->block_size);
         return LMD_MODULE_ERROR;
@@ -177,8 +203,9 @@ cpu_kv_init(void *engine, const struct lmd_kv_params *kv, char *err,
     e->kv.map_bytes = bytes;
     e->kv.n_blocks = kv->n_blocks;
     e->kv.block_size = kv->block_size;
-    e->kv.block_floats = block_floats;
-    e->kv.head_floats = (size_t) kv->block_size * e->d.head_dim;
+    e->kv.block_bytes = block_bytes;
+    e->kv.run_bytes = run;
+    e->kv.codec = e->kv_codec != NULL ? e->kv_codec->cpu : NULL;
     return LMD_MODULE_OK;
 }
 

@@ -140,6 +140,12 @@ cuda_open(const struct lmd_host *host, const struct lmd_engine_params *p,
     struct cuda_engine  *e;
     char                 probe[256];
 
+    if (p->kv_codec != NULL && p->kv_codec->cuda == NULL) {
+        snprintf(err, len, "cuda-awq: kv_cache codec \"%s\": the int8-kv "
+                 "module has no CUDA backend yet (use auto, or the cpu "
+                 "engine)", p->kv_codec->name);
+        return LMD_MODULE_ERROR;
+    }
     probe[0] = '\0';
     if (!cuda_probe(host, probe, sizeof(probe))) {
         snprintf(err, len, "cuda-awq: %s", probe);

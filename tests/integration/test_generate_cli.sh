@@ -77,12 +77,21 @@ fi
 gen "$OUT/demo" --prompt hi --engine nope
 expect_fail "unknown engine: exit 1, the missing module named" 1 \
     "lmd_engine_nope.so not found"
-gen "$OUT/demo" --prompt hi --kv-cache int8
+# a modules folder with the engine but not the int8-kv module
+mkdir -p "$OUT/mods"
+ln -sf "$(cd "$MODULES" && pwd)/lmd_engine_cpu.so" "$OUT/mods/"
+gen "$OUT/demo" --prompt hi --kv-cache int8 --modules "$OUT/mods"
+expect_fail "--kv-cache int8 without its module: exit 1, the file named" \
+    1 "kv-cache int8: $OUT/mods/lmd_kv_int8.so not found (the int8-kv"
 if [ -f "$MODULES/lmd_kv_int8.so" ]; then
-    skip "--kv-cache int8 without its module" "the int8-kv module is built"
+    for codec in int8 int4; do
+        gen "$OUT/demo" --prompt hi --max-tokens 8 --kv-cache $codec
+        check "--kv-cache $codec: exit 0" [ "$RC" = 0 ]
+        check "--kv-cache $codec: the engine says its KV is $codec" \
+            grep -q "KV $codec" "$OUT/gen.err"
+    done
 else
-    expect_fail "--kv-cache int8 without its module: exit 1, the file named" \
-        1 "kv-cache int8: $MODULES/lmd_kv_int8.so not found (the int8-kv"
+    skip "--kv-cache int8 and int4" "$MODULES/lmd_kv_int8.so is not built"
 fi
 gen "$OUT/demo" --prompt hi --modules "$OUT/empty"
 expect_fail "--modules without the engine: exit 1, the folder named" 1 \

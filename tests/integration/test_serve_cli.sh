@@ -76,9 +76,8 @@ serve_rc "a bad --listen: exit 2, names --listen" 2 \
 serve_rc "a bad --weights: exit 2, names --weights" 2 \
     '^lmd serve: --weights: expected one of: auto, f32' \
     "$OUT/models/demo" --weights f8
-serve_rc "--kv-cache int8: exit 2, needs the int8-kv module" 2 \
-    'kv_cache codec "int8" needs the int8-kv module, not built yet' \
-    "$OUT/models/demo" --kv-cache int8
+serve_rc "a bad --kv-cache: exit 2, names the codecs" 2 \
+    'expected one of: auto, int8, int4' "$OUT/models/demo" --kv-cache int9
 serve_rc "a bad --name: exit 2, names --name" 2 '^lmd serve: --name: ' \
     "$OUT/models/demo" --name "a b"
 serve_rc "no such folder: exit 1" 1 'No such file or directory' \

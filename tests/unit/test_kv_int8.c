@@ -31,8 +31,12 @@
 #include "lmd_module.h"
 #include "lmd_module_load.h"
 
+#ifndef P
 #define P       64              /* positions in a run (a block) */
+#endif
+#ifndef D
 #define D       128             /* head_dim */
+#endif
 
 static uint64_t  rng_state = 0x2545f4914f6cdd1dull;
 

@@ -20,6 +20,8 @@
  *          mean |dlogit| are printed and bounded (the bounds below), and
  *          the argmax is f32's wherever f32's top-1/top-2 gap exceeds
  *          0.05.
+ *   kv     the int8 and int4 KV caches of lmd_kv_int8.so against the f32
+ *          cache (stories_kv_codecs, bounds there).
  */
 
 #include <math.h>
@@ -583,4 +585,185 @@ LMD_TEST(stories_int8)
 {
     check_against_f32("int8", TOL_INT8_MAX, TOL_INT8_MEAN, GAP_MIN_INT8,
                       TOL_INT8_EXACT);
+}
+
+
+/* ------------------------------------------------------------------------
+ * Quantized KV cache (modules/int8-kv)
+ * ------------------------------------------------------------------------ */
+
+/* An f32-weight session whose KV cache is codec's (NULL: f32). */
+static struct lmd_session *
+session_kv(const struct stories *st, const struct lmd_kv_codec *codec)
+{
+    struct lmd_engine_params   p;
+    struct lmd_session        *s;
+    char                       err[LMD_MODULE_ERR_LEN];
+
+    memset(&p, 0, sizeof(p));
+    p.name = "stories260K";
+    p.path = st->dir;
+    p.load_format = "auto";
+    p.weights = "f32";
+    p.threads = 1;
+    p.kv_codec = codec;
+    err[0] = '\0';
+    s = lmd_session_open(st->mod, NULL, &p, MAX_TOKENS, err, sizeof(err));
+    fail_unless(s != NULL, "KV %s: %s", codec ? codec->name : "f32", err);
+    return s;
+}
+
+
+/* Greedy from the case's prompt, n tokens one step at a time. */
+static void
+greedy(struct lmd_session *s, const struct lmd_tokens *prompt, size_t n,
+    struct lmd_tokens *out)
+{
+    char          err[LMD_MODULE_ERR_LEN];
+    const float  *l;
+    int32_t       next;
+    size_t        i;
+
+    out->n = 0;
+    lmd_session_truncate(s, 0);
+    l = lmd_session_feed(s, prompt->ids, prompt->n, 1, 0, err, sizeof(err));
+    for (i = 0; i < n && l != NULL; i++) {
+        next = (int32_t) argmax(l, 512);
+        lmd_tokens_push(out, next);
+        l = i + 1 < n ? lmd_session_feed(s, &next, 1, 1, 0, err, sizeof(err))
+                      : l;
+    }
+    fail_unless(l != NULL, "greedy: %s", err);
+}
+
+
+/*
+ * int8 and int4 KV (per token and KV head, lmd_kv_int8.so) against the
+ * f32 KV cache, both on f32 weights, teacher-forced over the six cases:
+ * the argmax must be f32-KV's wherever its top-1/top-2 gap exceeds the
+ * codec's gap, and the mean |dlogit| stays under the codec's bound;
+ * free-running greedy from each prompt must give f32-KV's first 16
+ * tokens on at least 5 of the 6 prompts with int8 (int4: printed).
+ *
+ * Measured (AVX-512 machine): int8 max |dlogit| 0.59, mean 0.054, no
+ * argmax move past a gap of 0.079, greedy 6 of 6; int4 max 10.5, mean
+ * 0.98, argmax moved at gaps up to 4.4, greedy 1 of 6.  stories260K is
+ * the worst case for per-token quantization: its head_dim is 8, so each
+ * position's 8 numbers share one (lo, step) and an outlier among them
+ * costs the other seven most of int4's 16 levels (real models have
+ * head_dim 64-128).  The bounds are about twice the measurements: int4's
+ * only say that it is still the model's attention, not noise.
+ */
+#define KV_INT8_GAP       0.1
+#define KV_INT8_MEAN      0.1
+#define KV_INT4_GAP       8.0
+#define KV_INT4_MEAN      2.0
+
+LMD_TEST(stories_kv_codecs)
+{
+    static const char           *names[] = { "int8", "int4" };
+    static const double          gaps[] = { KV_INT8_GAP, KV_INT4_GAP };
+    static const double          means[] = { KV_INT8_MEAN, KV_INT4_MEAN };
+    const char                  *mods = getenv("LMD_MODULES");
+    struct stories               st;
+    struct lmd_module_handle    *h;
+    struct lmd_session          *ref = NULL, *s;
+    struct lmd_tokens            ids = { 0 }, prompt = { 0 };
+    struct lmd_tokens            g_ref = { 0 }, g_kv = { 0 };
+    const struct lmd_kv_codec   *codec;
+    const cJSON                 *c;
+    char                         err[LMD_MODULE_ERR_LEN];
+    float                       *lr, *lk;
+    size_t                       n_prompt, k, p, i;
+
+    if (stories_open(&st) != 0) {
+        return;
+    }
+    h = lmd_module_open(mods != NULL && mods[0] ? mods : "modules",
+                        "lmd_kv_int8.so", LMD_MODULE_KV_CODEC, err,
+                        sizeof(err));
+    fail_unless(h != NULL, "%s", err);
+    if (h == NULL || (ref = session_kv(&st, NULL)) == NULL) {
+        goto done;
+    }
+    for (k = 0; k < 2; k++) {
+        double  sum = 0, worst = 0, flip_gap = 0;
+        size_t  count = 0, checked = 0, flips = 0, same16 = 0, cases = 0;
+
+        codec = h->module->ops.kv_codec.find(names[k]);
+        fail_unless(codec != NULL, "%s not found", names[k]);
+        if (codec == NULL || (s = session_kv(&st, codec)) == NULL) {
+            continue;
+        }
+        cJSON_ArrayForEach(c, st.cases) {
+            ids.n = 0;
+            forced_ids(c, &ids, &n_prompt);
+            lr = forced_logits(ref, &ids, 0, "f32 KV");
+            lk = forced_logits(s, &ids, 0, names[k]);
+            for (p = 0; lr != NULL && lk != NULL && p < ids.n; p++) {
+                const float  *a = lr + p * 512, *b = lk + p * 512;
+                uint32_t      top = argmax(a, 512);
+                float         second = -INFINITY;
+
+                for (i = 0; i < 512; i++) {
+                    double  d = fabs((double) a[i] - b[i]);
+
+                    sum += d;
+                    worst = fmax(worst, d);
+                    count++;
+                    if (i != top && a[i] > second) {
+                        second = a[i];
+                    }
+                }
+                if (argmax(b, 512) != top) {
+                    flip_gap = fmax(flip_gap, a[top] - second);
+                }
+                if (a[top] - second > gaps[k]) {
+                    checked++;
+                    flips += argmax(b, 512) != top;
+                }
+            }
+            free(lr);
+            free(lk);
+
+            prompt.n = 0;
+            for (i = 0; i < n_prompt; i++) {
+                lmd_tokens_push(&prompt, ids.ids[i]);
+            }
+            greedy(ref, &prompt, 16, &g_ref);
+            greedy(s, &prompt, 16, &g_kv);
+            same16 += g_ref.n == 16 && g_kv.n == 16
+                      && memcmp(g_ref.ids, g_kv.ids, 16 * sizeof(int32_t))
+                         == 0;
+            cases++;
+        }
+        printf("# KV %s against f32 KV (teacher-forced, %zu positions): "
+               "max |dlogit| %.4f, mean %.5f (bound %g); argmax differs at "
+               "%zu of %zu with a gap > %g (the widest gap it moved at: "
+               "%.3f); greedy: the first 16 tokens equal on %zu of %zu "
+               "prompts\n", names[k], count / 512, worst,
+               count ? sum / count : 0.0, means[k], flips, checked, gaps[k],
+               flip_gap, same16, cases);
+        fail_unless(count > 0 && sum / count <= means[k],
+                    "KV %s: mean |dlogit| %.5f > %g", names[k],
+                    count ? sum / count : 0.0, means[k]);
+        fail_unless(flips == 0, "KV %s: the argmax moved at %zu positions "
+                    "with a gap > %g", names[k], flips, gaps[k]);
+        if (k == 0) {
+            fail_unless(cases > 0 && same16 + 1 >= cases,
+                        "KV int8: greedy's first 16 tokens equal f32 KV's "
+                        "on %zu of %zu prompts", same16, cases);
+        }
+        lmd_session_close(s);
+    }
+done:
+    if (ref != NULL) {
+        lmd_session_close(ref);
+    }
+    lmd_module_close(h);
+    lmd_tokens_free(&ids);
+    lmd_tokens_free(&prompt);
+    lmd_tokens_free(&g_ref);
+    lmd_tokens_free(&g_kv);
+    stories_close(&st);
 }
