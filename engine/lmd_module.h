@@ -223,9 +223,10 @@ struct lmd_engine_ops {
  * block layout but stores each "run" -- `positions` consecutive positions
  * of one KV head's keys (or values) in a block, head_dim numbers each --
  * in the codec's format, and reads it back only through the codec's
- * hooks, which dequantize inside attention's own loops (no f32 or f16
- * copy of the cache is ever made).  Each backend has its own hooks and
- * its own run format.
+ * hooks, inside attention: one block's run at a time into a tile in fast
+ * memory (unpack; the cpu engine), or within the loops themselves
+ * (scores, accumulate).  No copy of the cache is made.  Each backend has
+ * its own hooks and its own run format.
  */
 
 /* The cpu backend.  `which` is 0 for a keys run, 1 for a values run;
@@ -254,7 +255,13 @@ struct lmd_kv_codec_cpu {
                   uint32_t head_dim, uint32_t p0, uint32_t p1,
                   const float *w, float *out);
 
-    void       *reserved[3];
+    /* The whole run dequantized into a tile laid out as the cpu engine
+     * lays out f32 runs: keys out[head_dim][positions] (transposed),
+     * values out[positions][head_dim].  The same numbers as get. */
+    void      (*unpack)(const void *run, int which, uint32_t positions,
+                  uint32_t head_dim, float *out);
+
+    void       *reserved[2];
 };
 
 /* One codec of a KV_CODEC module. */

@@ -19,6 +19,11 @@
  * never depends on where its position falls.  Values are summed the
  * natural way, out[.] += p_t * V[t][.], positions ascending.
  *
+ * With a KV codec (modules/int8-kv) the blocks hold quantized runs: a
+ * task unpacks each block's run once into its thread's tile (f32, in
+ * the layout above, a few KB in L1/L2) and the same loops read it, so
+ * the numbers are exactly f32 attention on the dequantized cache.
+ *
  * Design: the work is cut into tasks (struct cpu_att_task), each a few
  * query heads of one KV head times a few consecutive tokens of one
  * sequence: at most CPU_ATT_ROWS rows that walk the same keys, so every
@@ -315,9 +320,12 @@ cpu_att_task_run(void *arg, uint32_t task, uint32_t thread)
     uint32_t                     nr, r, i, j, h, tok, p, end, bs, t_lo;
     uint32_t                     t_hi, base, r0, r1;
     float                       *scores;    /* [CPU_ATT_ROWS][cap_ctx] */
+    float                       *tile;      /* a codec's run, unpacked */
 
     bs = e->kv.block_size;
     scores = s->scores + (size_t) thread * CPU_ATT_ROWS * s->cap_ctx;
+    tile = e->kv.codec != NULL ? s->kv_tile + thread * s->kv_tile_floats
+                               : NULL;
 
     /* Row r is head head0 + r % n_heads of token tok0 + r / n_heads; it
      * attends to positions [lo, hi). */
@@ -347,21 +355,17 @@ cpu_att_task_run(void *arg, uint32_t task, uint32_t thread)
      * block its window holds (hot loop). */
     for (p = t_lo; p < t_hi; p = end) {
         kt = cpu_kv_run(e, q->blocks[p / bs], c->layer, 0, t->kv_head);
+        if (tile != NULL) {
+            /* a codec's run: dequantized once for all the rows */
+            e->kv.codec->unpack(kt, 0, bs, d->head_dim, tile);
+            kt = tile;
+        }
         base = p - p % bs;                  /* the block's first position */
         end = base + bs < t_hi ? base + bs : t_hi;
         for (r = 0; r < nr; r++) {
             r0 = lo[r] > p ? lo[r] : p;
             r1 = hi[r] < end ? hi[r] : end;
-            if (r0 < r1 && e->kv.codec != NULL) {
-                float     *o = sc[r] + (r0 - t_lo);
-                uint32_t   n = r1 - r0, x;
-
-                e->kv.codec->scores(kt, bs, d->head_dim, r0 - base,
-                                    r1 - base, qr[r], o);
-                for (x = 0; x < n; x++) {
-                    o[x] *= d->att_scale;
-                }
-            } else if (r0 < r1) {
+            if (r0 < r1) {
                 cpu_att_scores(kt, bs, r0 - base, r1 - base, qr[r],
                                d->head_dim, d->att_scale,
                                sc[r] + (r0 - t_lo));
@@ -377,16 +381,16 @@ cpu_att_task_run(void *arg, uint32_t task, uint32_t thread)
     /* The weighted sum of values, positions ascending (hot loop). */
     for (p = t_lo; p < t_hi; p = end) {
         v = cpu_kv_run(e, q->blocks[p / bs], c->layer, 1, t->kv_head);
+        if (tile != NULL) {
+            e->kv.codec->unpack(v, 1, bs, d->head_dim, tile);
+            v = tile;
+        }
         base = p - p % bs;
         end = base + bs < t_hi ? base + bs : t_hi;
         for (r = 0; r < nr; r++) {
             r0 = lo[r] > p ? lo[r] : p;
             r1 = hi[r] < end ? hi[r] : end;
-            if (r0 < r1 && e->kv.codec != NULL) {
-                e->kv.codec->accumulate(v, bs, d->head_dim, r0 - base,
-                                        r1 - base, sc[r] + (r0 - t_lo),
-                                        out[r]);
-            } else if (r0 < r1) {
+            if (r0 < r1) {
                 cpu_att_values(v + (size_t) (r0 - base) * d->head_dim,
                                r1 - r0, sc[r] + (r0 - t_lo), d->head_dim,
                                out[r]);

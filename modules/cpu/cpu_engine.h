@@ -145,6 +145,10 @@ struct cpu_scratch {
 
     float      *scores;         /* [threads][CPU_ATT_ROWS][cap_ctx] */
     uint32_t    cap_ctx;
+
+    float      *kv_tile;        /* [threads][block_size * head_dim]: a
+                                   codec's run dequantized (KV codec only) */
+    size_t      kv_tile_floats; /* per thread */
 };
 
 

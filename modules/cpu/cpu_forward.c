@@ -252,6 +252,22 @@ cpu_scratch_reserve(struct cpu_engine *e, const struct cpu_step *st,
         s->scores = p;
         s->cap_ctx = (uint32_t) ctx;
     }
+
+    /* With a KV codec, each thread unpacks one run at a time here. */
+    if (e->kv.codec != NULL
+        && s->kv_tile_floats != (size_t) e->kv.block_size * e->d.head_dim)
+    {
+        size = cpu_round((size_t) e->threads * e->kv.block_size
+                         * e->d.head_dim * sizeof(float));
+        p = aligned_alloc(CPU_ALIGN, size);
+        if (p == NULL) {
+            snprintf(err, errlen, "cpu: out of memory for the KV tiles");
+            return -1;
+        }
+        free(s->kv_tile);
+        s->kv_tile = p;
+        s->kv_tile_floats = (size_t) e->kv.block_size * e->d.head_dim;
+    }
     return 0;
 }
 
@@ -261,6 +277,7 @@ cpu_scratch_free(struct cpu_scratch *s)
 {
     free(s->arena);
     free(s->scores);
+    free(s->kv_tile);
     free(s->tasks);
     memset(s, 0, sizeof(*s));
 }

@@ -12,7 +12,10 @@
  *
  * Sums run in a fixed order (i, then p ascending), so results do not
  * depend on the caller's chunking of positions beyond where p0 and p1
- * fall.  The compiler vectorizes the inner loops (-O3).
+ * fall.  unpack dequantizes a whole run into a tile in the cpu engine's
+ * f32 layout, for callers that serve many query rows from one block
+ * (the cpu engine: one tile per attention task and block, in cache).
+ * The compiler vectorizes the inner loops (-O3).
  */
 
 #include "kv_quant.h"
@@ -217,6 +220,80 @@ kv_accumulate(const void *run, uint32_t positions, uint32_t head_dim,
 }
 
 
+/* n (even) int4 codes of a row, nibble pairs split into bytes first so
+ * that the conversion vectorizes: o[p] = lo[p] + q_p step[p]. */
+static void
+kv_unpack4(const uint8_t *row, const float *lo, const float *step,
+    uint32_t n, float *o)
+{
+    uint8_t   c[KV_CHUNK];
+    uint32_t  p0, m, j;
+
+    for (p0 = 0; p0 < n; p0 += m) {
+        m = n - p0 < KV_CHUNK ? n - p0 : KV_CHUNK;
+        for (j = 0; j < m / 2; j++) {
+            c[2 * j] = row[p0 / 2 + j] & 15u;
+            c[2 * j + 1] = row[p0 / 2 + j] >> 4;
+        }
+        for (j = 0; j < m; j++) {
+            o[p0 + j] = lo[p0 + j] + (float) c[j] * step[p0 + j];
+        }
+    }
+}
+
+
+static void
+kv_unpack(const void *run, int which, uint32_t positions, uint32_t head_dim,
+    float *out, unsigned bits)
+{
+    const float    *lo = kv_lo(run), *step = kv_step(run, positions);
+    const uint8_t  *data = kv_data(run, positions);
+    uint32_t        p, i;
+
+    if (which == 0) {
+        /* keys: out[i][p], a row of codes at a time */
+        for (i = 0; i < head_dim; i++) {
+            const uint8_t  *row = data + (size_t) i * positions * bits / 8;
+            float          *o = out + (size_t) i * positions;
+
+            if (bits == 8) {
+                for (p = 0; p < positions; p++) {
+                    o[p] = lo[p] + (float) row[p] * step[p];
+                }
+            } else {
+                kv_unpack4(row, lo, step, positions, o);
+            }
+        }
+        return;
+    }
+    for (p = 0; p < positions; p++) {
+        const uint8_t  *row = data + (size_t) p * head_dim * bits / 8;
+        float          *o = out + (size_t) p * head_dim;
+        const float     l = lo[p], s = step[p];
+
+        if (bits == 8) {
+            for (i = 0; i < head_dim; i++) {
+                o[i] = l + (float) row[i] * s;
+            }
+        } else {
+            uint8_t   c[KV_CHUNK];
+            uint32_t  i0, n, j;
+
+            for (i0 = 0; i0 < head_dim; i0 += n) {
+                n = head_dim - i0 < KV_CHUNK ? head_dim - i0 : KV_CHUNK;
+                for (j = 0; j < n / 2; j++) {
+                    c[2 * j] = row[i0 / 2 + j] & 15u;
+                    c[2 * j + 1] = row[i0 / 2 + j] >> 4;
+                }
+                for (j = 0; j < n; j++) {
+                    o[i0 + j] = l + (float) c[j] * s;
+                }
+            }
+        }
+    }
+}
+
+
 /* The two codecs: the generic functions above with bits fixed, so that
  * each inner loop is compiled for its width. */
 
@@ -254,6 +331,13 @@ kv8_accumulate(const void *run, uint32_t positions, uint32_t head_dim,
     kv_accumulate(run, positions, head_dim, p0, p1, w, out, 8);
 }
 
+static void
+kv8_unpack(const void *run, int which, uint32_t positions, uint32_t head_dim,
+    float *out)
+{
+    kv_unpack(run, which, positions, head_dim, out, 8);
+}
+
 static size_t
 kv4_run_bytes(uint32_t positions, uint32_t head_dim)
 {
@@ -289,12 +373,20 @@ kv4_accumulate(const void *run, uint32_t positions, uint32_t head_dim,
 }
 
 
+static void
+kv4_unpack(const void *run, int which, uint32_t positions, uint32_t head_dim,
+    float *out)
+{
+    kv_unpack(run, which, positions, head_dim, out, 4);
+}
+
+
 const struct lmd_kv_codec_cpu  kv_cpu_int8 = {
-    kv8_run_bytes, kv8_put, kv8_get, kv8_scores, kv8_accumulate,
+    kv8_run_bytes, kv8_put, kv8_get, kv8_scores, kv8_accumulate, kv8_unpack,
     { NULL }
 };
 
 const struct lmd_kv_codec_cpu  kv_cpu_int4 = {
-    kv4_run_bytes, kv4_put, kv4_get, kv4_scores, kv4_accumulate,
+    kv4_run_bytes, kv4_put, kv4_get, kv4_scores, kv4_accumulate, kv4_unpack,
     { NULL }
 };

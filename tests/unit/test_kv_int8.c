@@ -10,6 +10,8 @@
  *     the step computed here from the position's own min and max
  *     ((max - min) / (2^bits - 1)), positions written in random order
  *     (int4 packs two to a byte: no write may clobber its neighbour);
+ *     unpack gives get's numbers bit for bit in the cpu engine's layout
+ *     (keys transposed);
  *   - attention's two loops against float64 sums over the dequantized
  *     numbers (what the codec stores, read back with get): scores and
  *     weighted value sums equal up to float rounding; the same whether
@@ -185,6 +187,23 @@ round_trip(const struct lmd_kv_codec *c)
             return;
         }
         c->cpu->get(run, which, P, D, 0, P, y);
+        {
+            static float  t[P * D];
+            int           diff = 0;
+
+            /* unpack: the same numbers, in the cpu engine's layout */
+            c->cpu->unpack(run, which, P, D, t);
+            for (p = 0; p < P; p++) {
+                for (i = 0; i < D; i++) {
+                    float  u = which == 0 ? t[i * P + p] : t[p * D + i];
+
+                    diff += memcmp(&u, &y[p * D + i], sizeof(u)) != 0;
+                }
+            }
+            fail_unless(diff == 0, "%s: unpack differs from get at %d "
+                        "numbers (%s)", c->name, diff,
+                        which ? "values" : "keys");
+        }
         for (p = 0; p < P; p++) {
             double  mn = x[p * D], mx = x[p * D], half;
 
