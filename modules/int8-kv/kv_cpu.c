@@ -63,23 +63,27 @@ kv_data(const void *run, uint32_t positions)
 }
 
 
-/* The code of number i (0 .. n) of a row of `bits`-wide codes. */
+/* The code of number i of a row of n `bits`-wide codes.  int4 keeps
+ * numbers i and i + n/2 in the low and high nibble of byte i (n/2
+ * bytes), so that unpacking is two plain loops. */
 static inline unsigned
-kv_code(const uint8_t *row, uint32_t i, unsigned bits)
+kv_code(const uint8_t *row, uint32_t i, uint32_t n, unsigned bits)
 {
-    return bits == 8 ? row[i] : (row[i / 2] >> (4 * (i & 1))) & 15u;
+    return bits == 8 ? row[i]
+           : i < n / 2 ? row[i] & 15u : row[i - n / 2] >> 4;
 }
 
 
 static inline void
-kv_set_code(uint8_t *row, uint32_t i, unsigned bits, unsigned q)
+kv_set_code(uint8_t *row, uint32_t i, uint32_t n, unsigned bits,
+    unsigned q)
 {
     if (bits == 8) {
         row[i] = (uint8_t) q;
+    } else if (i < n / 2) {
+        row[i] = (uint8_t) ((row[i] & 0xf0) | q);
     } else {
-        uint8_t  *b = &row[i / 2];
-
-        *b = (uint8_t) ((*b & (i & 1 ? 0x0f : 0xf0)) | q << (4 * (i & 1)));
+        row[i - n / 2] = (uint8_t) ((row[i - n / 2] & 0x0f) | q << 4);
     }
 }
 
@@ -123,11 +127,11 @@ kv_put(void *run, int which, uint32_t positions, uint32_t head_dim,
 
         if (which == 0) {
             /* keys: row i of [head_dim][positions] */
-            kv_set_code(data + (size_t) i * positions * bits / 8, pos, bits,
-                        q);
+            kv_set_code(data + (size_t) i * positions * bits / 8, pos,
+                        positions, bits, q);
         } else {
-            kv_set_code(data + (size_t) pos * head_dim * bits / 8, i, bits,
-                        q);
+            kv_set_code(data + (size_t) pos * head_dim * bits / 8, i,
+                        head_dim, bits, q);
         }
     }
 }
@@ -144,8 +148,10 @@ kv_get(const void *run, int which, uint32_t positions, uint32_t head_dim,
     for (p = p0; p < p1; p++) {
         for (i = 0; i < head_dim; i++) {
             unsigned  q = which == 0
-                ? kv_code(data + (size_t) i * positions * bits / 8, p, bits)
-                : kv_code(data + (size_t) p * head_dim * bits / 8, i, bits);
+                ? kv_code(data + (size_t) i * positions * bits / 8, p,
+                          positions, bits)
+                : kv_code(data + (size_t) p * head_dim * bits / 8, i,
+                          head_dim, bits);
 
             *out++ = lo[p] + (float) q * step[p];
         }
@@ -178,7 +184,8 @@ kv_scores(const void *run, uint32_t positions, uint32_t head_dim,
                 }
             } else {
                 for (j = 0; j < n; j++) {
-                    acc[j] += qi * (float) kv_code(row, c0 + j, 4);
+                    acc[j] += qi * (float) kv_code(row, c0 + j, positions,
+                                                   4);
                 }
             }
         }
@@ -208,9 +215,11 @@ kv_accumulate(const void *run, uint32_t positions, uint32_t head_dim,
                 out[i] += a * (float) row[i];
             }
         } else {
-            for (i = 0; i < head_dim; i += 2) {
-                out[i] += a * (float) (row[i / 2] & 15u);
-                out[i + 1] += a * (float) (row[i / 2] >> 4);
+            for (i = 0; i < head_dim / 2; i++) {
+                out[i] += a * (float) (row[i] & 15u);
+            }
+            for (i = 0; i < head_dim / 2; i++) {
+                out[head_dim / 2 + i] += a * (float) (row[i] >> 4);
             }
         }
     }
@@ -220,24 +229,21 @@ kv_accumulate(const void *run, uint32_t positions, uint32_t head_dim,
 }
 
 
-/* n (even) int4 codes of a row, nibble pairs split into bytes first so
- * that the conversion vectorizes: o[p] = lo[p] + q_p step[p]. */
+/* The n (even) int4 codes of a row: o[p] = lo[p] + q_p step[p] with
+ * lo and step per number (keys) -- two plain loops over the low and the
+ * high nibbles. */
 static void
 kv_unpack4(const uint8_t *row, const float *lo, const float *step,
     uint32_t n, float *o)
 {
-    uint8_t   c[KV_CHUNK];
-    uint32_t  p0, m, j;
+    const uint32_t  h = n / 2;
+    uint32_t        j;
 
-    for (p0 = 0; p0 < n; p0 += m) {
-        m = n - p0 < KV_CHUNK ? n - p0 : KV_CHUNK;
-        for (j = 0; j < m / 2; j++) {
-            c[2 * j] = row[p0 / 2 + j] & 15u;
-            c[2 * j + 1] = row[p0 / 2 + j] >> 4;
-        }
-        for (j = 0; j < m; j++) {
-            o[p0 + j] = lo[p0 + j] + (float) c[j] * step[p0 + j];
-        }
+    for (j = 0; j < h; j++) {
+        o[j] = lo[j] + (float) (row[j] & 15u) * step[j];
+    }
+    for (j = 0; j < h; j++) {
+        o[h + j] = lo[h + j] + (float) (row[j] >> 4) * step[h + j];
     }
 }
 
@@ -276,18 +282,13 @@ kv_unpack(const void *run, int which, uint32_t positions, uint32_t head_dim,
                 o[i] = l + (float) row[i] * s;
             }
         } else {
-            uint8_t   c[KV_CHUNK];
-            uint32_t  i0, n, j;
+            const uint32_t  h = head_dim / 2;
 
-            for (i0 = 0; i0 < head_dim; i0 += n) {
-                n = head_dim - i0 < KV_CHUNK ? head_dim - i0 : KV_CHUNK;
-                for (j = 0; j < n / 2; j++) {
-                    c[2 * j] = row[i0 / 2 + j] & 15u;
-                    c[2 * j + 1] = row[i0 / 2 + j] >> 4;
-                }
-                for (j = 0; j < n; j++) {
-                    o[i0 + j] = l + (float) c[j] * s;
-                }
+            for (i = 0; i < h; i++) {
+                o[i] = l + (float) (row[i] & 15u) * s;
+            }
+            for (i = 0; i < h; i++) {
+                o[h + i] = l + (float) (row[i] >> 4) * s;
             }
         }
     }

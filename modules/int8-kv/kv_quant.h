@@ -17,8 +17,9 @@
  *                      that scores come 8 positions to a vector
  *     values: q[P][D]
  *
- * int8 stores one q a byte; int4 two: keys positions 2j, 2j + 1 of a row
- * in the low and high nibble of byte j, values dims 2j, 2j + 1 likewise.
+ * int8 stores one q a byte; int4 two: byte j of a row of n codes holds
+ * code j in its low nibble and code j + n/2 in its high one (keys: n =
+ * P positions, values: n = D dims), so unpacking is two plain loops.
  */
 
 #ifndef KV_QUANT_H
