@@ -10,7 +10,8 @@
  *             generation;
  *   view      the conversation (answers through markdown.js, which makes
  *             DOM nodes, never HTML), the list of past chats, the
- *             settings, errors as readable sentences.
+ *             settings, what the server says of the picked model (its
+ *             /v1/models description), errors as readable sentences.
  *
  * Every model or user text reaches the page as textContent or through
  * lmdMarkdown.render; the page sets no innerHTML.
@@ -31,7 +32,8 @@
     const ui = {
         app: $("app"), sidebar: $("sidebar"), chatList: $("chat-list"),
         newChat: $("new-chat"), toggleSidebar: $("toggle-sidebar"),
-        model: $("model"), toggleSettings: $("toggle-settings"),
+        model: $("model"), modelNote: $("model-note"),
+        toggleSettings: $("toggle-settings"),
         settings: $("settings"), system: $("system"),
         temperature: $("temperature"), topP: $("top-p"),
         maxTokens: $("max-tokens"), seed: $("seed"), apiKey: $("api-key"),
@@ -153,6 +155,12 @@
         }
         const j = await r.json();
         const ids = (j.data || []).map((m) => String(m.id));
+        state.notes = {};
+        for (const m of j.data || []) {
+            if (typeof m.description === "string" && m.description) {
+                state.notes[String(m.id)] = m.description;
+            }
+        }
         ui.model.replaceChildren(...ids.map((id) => {
             const o = document.createElement("option");
             o.value = id;
@@ -164,11 +172,20 @@
         } else if (ids.length > 0) {
             state.settings.model = ids[0];
         }
+        showModelNote();
         if (ids.length === 0) {
             showError("The server has no model loaded.");
         } else if (ui.error.dataset.kind !== "answer") {
             showError("");
         }
+    }
+
+    /* What the server says of the picked model (the demo model: that its
+     * answers are gibberish), under the top bar. */
+    function showModelNote() {
+        const note = (state.notes || {})[ui.model.value] || "";
+        ui.modelNote.textContent = note ? ui.model.value + ": " + note : "";
+        ui.modelNote.hidden = !note;
     }
 
     /* The request body from the settings and the chat so far. */
@@ -612,6 +629,7 @@
         ui.model.addEventListener("change", () => {
             s.model = ui.model.value;
             save(KEY_SETTINGS, s);
+            showModelNote();
         });
         ui.apiKey.addEventListener("change", () => {
             state.apiKey = ui.apiKey.value.trim();

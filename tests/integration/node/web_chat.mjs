@@ -17,6 +17,7 @@
 //     already shown, and /metrics then shows no running request;
 //   - regenerate, edit-and-resend, copy, new chat and the list of past
 //     chats surviving a reload, settings remembered across reloads;
+//   - a model's /v1/models description (the demo model's) under the bar;
 //   - Markdown of an answer (the answer replaced on its way in): lists,
 //     emphasis, code, tables, links rendered; an <img onerror> or
 //     <script> in an answer or in the user's message stays text and runs
@@ -507,6 +508,34 @@ async function phone(browser) {
     }
 }
 
+// The demo model's description (random weights) shows under the bar;
+// /v1/models is answered by the route with one like the demo's.
+async function modelNote(browser) {
+    const ctx = await browser.newContext({ viewport: { width: 1000,
+                                                       height: 700 } });
+    const page = await ctx.newPage();
+    await page.route('**/v1/models', (route) => route.fulfill({
+        status: 200, headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ object: 'list', data: [
+            { id: 'demo', object: 'model', created: 0, owned_by: 'lmd',
+              description: 'random demo model: untrained weights, '
+                           + 'gibberish output' },
+            { id: 'real', object: 'model', created: 0, owned_by: 'lmd' },
+        ] }) }));
+    await page.goto(BASE);
+    await page.waitForSelector('#model-note:not([hidden])', { timeout: 5000 })
+        .catch(() => null);
+    const note = await page.textContent('#model-note');
+    check('a model\'s description from /v1/models shows under the bar',
+          await page.isVisible('#model-note')
+          && note === 'demo: random demo model: untrained weights, '
+                      + 'gibberish output', note);
+    await page.selectOption('#model', 'real');
+    check('and goes away for a model without one',
+          await page.isHidden('#model-note'));
+    await ctx.close();
+}
+
 async function keyboard(page) {
     await page.click('#new-chat');
     await page.keyboard.press('Tab');
@@ -565,6 +594,7 @@ main(async () => {
         await keyboard(page);
         eq('no script error or CSP violation on the page', problems, []);
         await ctx.close();
+        await modelNote(browser);
         await phone(browser);
     } finally {
         await browser.close();
