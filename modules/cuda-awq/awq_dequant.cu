@@ -91,8 +91,7 @@ awq_dequant(const struct awq_args *a, void *dst, cudaStream_t s)
     {
         return -1;
     }
-    for (gshift = 4; (1 << gshift) < a->group; gshift++) {
-    }
+    gshift = awq_group_shift(a->group);
     n = (size_t) a->out / 16 * (a->in / 64) * 32;
     blocks = (int) ((n + DQ_THREADS - 1) / DQ_THREADS < 65536
                     ? (n + DQ_THREADS - 1) / DQ_THREADS : 65536);

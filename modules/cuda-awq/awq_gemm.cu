@@ -67,24 +67,6 @@ struct awq_cfg {
 };
 
 
-static __device__ __forceinline__ uint32_t
-awq_hsub2(uint32_t a, uint32_t b)
-{
-    uint32_t  r;
-
-    asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-
-static __device__ __forceinline__ uint32_t
-awq_hmul2(uint32_t a, uint32_t b)
-{
-    uint32_t  r;
-
-    asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
 
 
 /*
@@ -163,7 +145,7 @@ awq_weight2(uint32_t u, int n, uint32_t zl, uint32_t s)
     asm("lop3.b32 %0, %1, %2, %3, 0xea;"
         : "=r"(r) : "r"(u >> (4 * n)), "n"(0x000f000fu),
           "n"(AWQ_GEMM_MAGIC));
-    return awq_hmul2(awq_hsub2(r, zl), s);
+    return ptx_hmul2(ptx_hsub2(r, zl), s);
 }
 
 
@@ -505,8 +487,7 @@ awq_gemm(const struct awq_args *a, cudaStream_t s)
     if (al % 16 != 0) {
         return -1;
     }
-    for (gshift = 4; (1 << gshift) < a->group; gshift++) {
-    }
+    gshift = awq_group_shift(a->group);
     bm = awq_gemm_bm(a->m);
     if ((a->m + bm - 1) / bm > 65535) {
         return -1;

@@ -64,15 +64,6 @@
 #endif
 
 
-static __device__ __forceinline__ uint32_t
-gv_hsub2(uint32_t a, uint32_t b)
-{
-    uint32_t  r;
-
-    asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
 
 /* half2 (1024 + z, 1024 + z') -> (1024 + 16 z, 1024 + 16 z'), exactly:
  * (1024 + z) 16 - 15360. */
@@ -86,15 +77,6 @@ gv_zero16(uint32_t zl)
     return r;
 }
 
-
-static __device__ __forceinline__ uint32_t
-gv_hmul2(uint32_t a, uint32_t b)
-{
-    uint32_t  r;
-
-    asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
 
 
 /* (w & mask) | 0x64006400 in one LOP3: mask 0x000f000f gives half2
@@ -111,17 +93,6 @@ gv_nib2(uint32_t w)
     return r;
 }
 
-
-static __device__ __forceinline__ uint4
-gv_ld_stream(const uint4 *p)
-{
-    uint4  r;
-
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, "
-                 "[%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-                 : "l"(p));
-    return r;
-}
 
 
 /* What a lane needs of one chunk besides its weights: the scale and
@@ -221,14 +192,14 @@ gv_chunk(float (*acc)[4], float (*l)[4], float (*h)[4], uint4 w,
             const uint32_t  sg = __byte_perm(d.sz.x, 0, 0x1010);
             const uint32_t  sh = __byte_perm(d.sz.x, 0, 0x3232);
 
-            al[0] = gv_hmul2(gv_hsub2(al[0], zlg), sg);
-            al[1] = gv_hmul2(gv_hsub2(al[1], zlh), sh);
-            al[2] = gv_hmul2(gv_hsub2(al[2], zlg), sg);
-            al[3] = gv_hmul2(gv_hsub2(al[3], zlh), sh);
-            ah[0] = gv_hmul2(gv_hsub2(ah[0], zhg), sg);
-            ah[1] = gv_hmul2(gv_hsub2(ah[1], zhh), sh);
-            ah[2] = gv_hmul2(gv_hsub2(ah[2], zhg), sg);
-            ah[3] = gv_hmul2(gv_hsub2(ah[3], zhh), sh);
+            al[0] = ptx_hmul2(ptx_hsub2(al[0], zlg), sg);
+            al[1] = ptx_hmul2(ptx_hsub2(al[1], zlh), sh);
+            al[2] = ptx_hmul2(ptx_hsub2(al[2], zlg), sg);
+            al[3] = ptx_hmul2(ptx_hsub2(al[3], zlh), sh);
+            ah[0] = ptx_hmul2(ptx_hsub2(ah[0], zhg), sg);
+            ah[1] = ptx_hmul2(ptx_hsub2(ah[1], zhh), sh);
+            ah[2] = ptx_hmul2(ptx_hsub2(ah[2], zhg), sg);
+            ah[3] = ptx_hmul2(ptx_hsub2(ah[3], zhh), sh);
         }
 #pragma unroll
         for (int nb = 0; nb < NB; nb++) {
@@ -306,7 +277,7 @@ gv4_kernel(struct awq_args a, int ks, int gshift)
 #pragma unroll
     for (int u = 0; u < 3; u++) {
         if (u < n) {
-            w[u] = gv_ld_stream(wp + u * 32);
+            w[u] = ptx_ld_stream(wp + u * 32);
         }
     }
     pdl_wait();
@@ -323,7 +294,7 @@ gv4_kernel(struct awq_args a, int ks, int gshift)
             for (int u = 0; u < 4; u++) {
                 if (j + u < n) {
                     if (j + u + 3 < n) {
-                        w[(u + 3) & 3] = gv_ld_stream(wp + (j + u + 3) * 32);
+                        w[(u + 3) & 3] = ptx_ld_stream(wp + (j + u + 3) * 32);
                     }
                     if (j + u + 1 < n) {
                         gv_load_side<NB>(&d[(u + 1) & 1], a, sp, gshift, g,
@@ -500,11 +471,9 @@ template <int NB, bool FOLD>
 static int
 gv_launch(const struct awq_args *a, int ks, cudaStream_t s)
 {
-    int  tiles = a->out / GV_TILE, per = GV_WARPS / ks, gshift = 0;
+    int  tiles = a->out / GV_TILE, per = GV_WARPS / ks;
+    int  gshift = awq_group_shift(a->group);
 
-    while ((1 << gshift) < a->group) {
-        gshift++;
-    }
     pdl_launch(gv4_kernel<NB, FOLD>, (tiles + per - 1) / per,
         GV_WARPS * 32, 0, s, *a, ks, gshift);
     return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;

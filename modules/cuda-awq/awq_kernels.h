@@ -58,6 +58,18 @@ struct awq_args {
  * weights; ksteps 0 picks how many warps split K, 1, 2, 4 or 8 forces
  * it (tuning); work unused.
  */
+/* log2 of a group (a power of two, checked by each function). */
+static inline int
+awq_group_shift(int group)
+{
+    int  s = 0;
+
+    while ((1 << s) < group) {
+        s++;
+    }
+    return s;
+}
+
 void awq_gemv_packed_bytes(int in, int out, int group, size_t *w,
                            size_t *sz);
 int awq_gemv_pack(const struct awq_args *a, uint32_t *w, uint32_t *sz,

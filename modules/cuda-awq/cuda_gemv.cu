@@ -18,6 +18,7 @@
 
 #include "cuda_kernels.h"
 #include "cuda_pdl.cuh"
+#include "cuda_ptx.cuh"
 
 #include <stdlib.h>
 
@@ -69,17 +70,6 @@ gv_dot8(uint4 w, uint4 x, float acc)
 }
 
 
-static __device__ __forceinline__ uint4
-gv_ld_stream(const uint4 *p)
-{
-    uint4  r;
-
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, "
-                 "[%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-                 : "l"(p));
-    return r;
-}
-
 
 /* mode 0: y act = sum; 1: y f32 = sum; 2: y f32 += sum.  The block's 8
  * warps are 8 / KS row groups of R rows times KS slices of the columns;
@@ -121,7 +111,7 @@ gv_kernel(const T *w, const T *x, void *y, uint32_t rows, uint32_t cols,
         for (j = 0; j < GEMV_U; j++) {
 #pragma unroll
             for (r = 0; r < R; r++) {
-                wv[j][r] = i + j * 32 < i1 ? gv_ld_stream(wr[r] + i + j * 32)
+                wv[j][r] = i + j * 32 < i1 ? ptx_ld_stream(wr[r] + i + j * 32)
                                            : make_uint4(0, 0, 0, 0);
             }
         }

@@ -96,4 +96,38 @@ ptx_mma_bf16(float *d, const uint32_t *a, uint32_t b0, uint32_t b1)
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+
+/* 16 bytes that no kernel writes (weights), read without L1 allocation. */
+static __device__ __forceinline__ uint4
+ptx_ld_stream(const uint4 *p)
+{
+    uint4  r;
+
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, "
+                 "[%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+    return r;
+}
+
+
+/* a - b and a * b on half2 held in 32-bit registers. */
+static __device__ __forceinline__ uint32_t
+ptx_hsub2(uint32_t a, uint32_t b)
+{
+    uint32_t  r;
+
+    asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+
+static __device__ __forceinline__ uint32_t
+ptx_hmul2(uint32_t a, uint32_t b)
+{
+    uint32_t  r;
+
+    asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 #endif /* CUDA_PTX_CUH */

@@ -86,48 +86,8 @@ urand(void)                             /* [0, 1) */
 }
 
 
-struct dev_mat {
-    int32_t   *qw, *qz;
-    uint16_t  *sc;
-    uint32_t  *gw, *gs;                 /* awq_gemv_pack's */
-};
-
-
-/* The kernel's layout of d's AutoAWQ matrix, as the engine makes it. */
-static void
-pack(struct dev_mat *d, int in, int out, int group)
-{
-    struct awq_args  a;
-    size_t           wb, sb;
-
-    awq_gemv_packed_bytes(in, out, group, &wb, &sb);
-    CK(cudaMalloc(&d->gw, wb));
-    CK(cudaMalloc(&d->gs, sb));
-    memset(&a, 0, sizeof(a));
-    a.qweight = d->qw;
-    a.qzeros = d->qz;
-    a.scales = d->sc;
-    a.in = in;
-    a.out = out;
-    a.group = group;
-    if (awq_gemv_pack(&a, d->gw, d->gs, 0) != 0) {
-        fprintf(stderr, "awq_gemv_pack refused in=%d out=%d g=%d: %s\n",
-                in, out, group, cudaGetErrorString(cudaGetLastError()));
-        exit(2);
-    }
-    CK(cudaDeviceSynchronize());
-}
-
-
-static void
-free_mat(struct dev_mat *d)
-{
-    CK(cudaFree(d->qw));
-    CK(cudaFree(d->qz));
-    CK(cudaFree(d->sc));
-    CK(cudaFree(d->gw));
-    CK(cudaFree(d->gs));
-}
+/* struct dev_mat, pack, free_mat: awq_check.h */
+#include "awq_check.h"
 
 
 static void
