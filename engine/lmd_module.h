@@ -264,14 +264,94 @@ struct lmd_kv_codec_cpu {
     void       *reserved[2];
 };
 
+/* The CUDA backend.  The engine keeps its pool as blocks of every
+ * layer's runs: the run of (block b, layer l, keys 0 / values 1 w, KV
+ * head h) starts at
+ *
+ *     cache + b * block_bytes + ((l * 2 + w) * n_kv_heads + h) * run_bytes
+ *
+ * with run_bytes = run_bytes(block_size, head_dim).  The hooks launch on
+ * the engine's stream and neither synchronize, allocate nor copy to or
+ * from the host, so that the engine can capture them in a CUDA graph;
+ * what changes between two decode steps of one batch size is read only
+ * through the device arrays.  They return 0, or -1 on arguments they do
+ * not take or a launch error. */
+struct lmd_kv_cuda_args {
+    /* The model. */
+    int             act;            /* 0: f16, 1: bf16 activations */
+    uint32_t        n_heads;
+    uint32_t        n_kv_heads;
+    uint32_t        head_dim;       /* even, at most 256 */
+    uint32_t        window;         /* sliding window, 0: none */
+    float           att_scale;
+
+    /* The cache and the layer of this call. */
+    void           *cache;
+    uint64_t        block_bytes;
+    uint64_t        run_bytes;
+    uint32_t        n_blocks;
+    uint32_t        block_size;     /* a power of two, 16 .. 1024 */
+    uint32_t        layer;
+
+    /* The step: host values ... */
+    uint32_t        n_tokens;       /* T new tokens in all */
+    uint32_t        n_seqs;         /* S sequences */
+    uint32_t        max_seq_tokens; /* the most new tokens of one */
+    uint32_t        max_ctx;        /* the largest seq_ctx */
+    uint32_t        max_blocks;     /* row stride of block_table */
+    uint32_t        decode;         /* 1: one new token a sequence */
+    /* ... and device arrays: token t is of sequence tok_seq[t] at
+     * position tok_pos[t]; sequence i's tokens are rows seq_start[i] ..
+     * seq_start[i + 1] - 1, and it holds seq_ctx[i] positions after the
+     * step; position p of it is in block block_table[i * max_blocks + p
+     * / block_size].  RoPE: angle = p * pos_scale[i] * inv_freq[i][j],
+     * HF's rotate_half layout. */
+    const uint32_t *tok_seq;
+    const uint32_t *tok_pos;
+    const uint32_t *seq_start;
+    const uint32_t *seq_ctx;
+    const uint32_t *block_table;
+    const float    *inv_freq;       /* [S][head_dim / 2] */
+    const float    *pos_scale;      /* [S] */
+
+    void           *stream;         /* cudaStream_t */
+    void           *reserved[4];
+};
+
+struct lmd_kv_codec_cuda {
+    /* Bytes of one run: a multiple of 128. */
+    size_t    (*run_bytes)(uint32_t positions, uint32_t head_dim);
+
+    /* Bytes of the device scratch `attention` needs for steps of at most
+     * max_tokens new tokens and max_seqs sequences. */
+    size_t    (*work_bytes)(uint32_t max_tokens, uint32_t max_seqs,
+                  uint32_t head_dim);
+
+    /* After the fused q|k|v product (qkv: act [T][(n_heads + 2
+     * n_kv_heads) head_dim]): adds bias (f32, or NULL), rotates q and k
+     * by RoPE, writes q to q_out (act [T][n_heads head_dim]) and stores
+     * k and v at each token's block and slot of the layer. */
+    int       (*qkv_rope_write)(const struct lmd_kv_cuda_args *a,
+                  const void *qkv, const float *bias, void *q_out);
+
+    /* out[t][h] = softmax(q[t][h] . K^T att_scale) V over the positions
+     * token t attends to (causal, window), for every new token and query
+     * head; q, out act [T][n_heads head_dim].  The cache already holds
+     * the step's keys and values.  work: work_bytes of scratch. */
+    int       (*attention)(const struct lmd_kv_cuda_args *a,
+                  const void *q, void *out, void *work);
+
+    void       *reserved[4];
+};
+
 /* One codec of a KV_CODEC module. */
 struct lmd_kv_codec {
     const char                      *name;      /* "int8", "int4" */
     unsigned                         bits;      /* per stored number */
     const char                      *description;
     const struct lmd_kv_codec_cpu   *cpu;       /* NULL: no cpu backend */
-    const void                      *cuda;      /* reserved for the CUDA
-                                                   backend; NULL */
+    const struct lmd_kv_codec_cuda  *cuda;      /* NULL: no CUDA backend
+                                                   (built without CUDA) */
     void                            *reserved[3];
 };
 

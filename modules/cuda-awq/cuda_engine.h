@@ -114,6 +114,7 @@ struct cuda_acts {
     float      *logits;         /* f32 [L][vocab] */
     float      *logits_host;    /* pinned [L][vocab] */
     void       *att_work;       /* cuda_attention_work_bytes */
+    void       *codec_work;     /* the KV codec's work_bytes (or NULL) */
     void       *dec_work;       /* cuda_attention_decode_work_bytes */
     void       *gemm_work;      /* awq_gemm_work_bytes */
     void       *blas_work;      /* CUDA_BLAS_WORKSPACE */
@@ -178,6 +179,9 @@ struct cuda_engine {
 
     struct cuda_arena           sarena;     /* KV pool, plan, acts */
     struct cuda_kv              kv;
+    const struct lmd_kv_codec_cuda *codec;  /* the pool's KV codec
+                                               (int8-kv), or NULL: act */
+    const char                 *codec_name;
     struct cuda_plan            plan;
     struct cuda_acts            a;
     struct cuda_sampling        smp;

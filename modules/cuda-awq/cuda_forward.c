@@ -256,6 +256,58 @@ cuda_prof_report(struct cuda_engine *e)
 
 /* ------------------------------------------------------------ the layers */
 
+/* A KV codec's view of the step and layer (lmd_kv_cuda_args). */
+static void
+cuda_codec_args(const struct cuda_engine *e, const struct cuda_step *st,
+    uint32_t layer, struct lmd_kv_cuda_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->act = e->act;
+    a->n_heads = e->d.n_heads;
+    a->n_kv_heads = e->d.n_kv_heads;
+    a->head_dim = e->d.head_dim;
+    a->window = e->d.window;
+    a->att_scale = e->d.att_scale;
+    a->cache = e->kv.data;
+    a->block_bytes = e->kv.block_bytes;
+    a->run_bytes = e->kv.run_bytes;
+    a->n_blocks = e->kv.n_blocks;
+    a->block_size = e->kv.block_size;
+    a->layer = layer;
+    a->n_tokens = st->n_tokens;
+    a->n_seqs = st->n_seqs;
+    a->max_seq_tokens = st->max_seq_tokens;
+    a->max_ctx = st->max_ctx;
+    a->max_blocks = st->max_blocks;
+    a->decode = st->decode;
+    a->tok_seq = st->tok_seq;
+    a->tok_pos = st->tok_pos;
+    a->seq_start = st->seq_start;
+    a->seq_ctx = st->seq_ctx;
+    a->block_table = st->block_table;
+    a->inv_freq = st->inv_freq;
+    a->pos_scale = st->pos_scale;
+    a->stream = e->stream;
+}
+
+
+/* RoPE and the KV write of one layer: the engine's kernel, or with a
+ * KV codec the codec's, which quantizes as it writes. */
+static int
+cuda_rope_write(struct cuda_engine *e, const struct cuda_step *st,
+    uint32_t layer, const float *bias)
+{
+    struct lmd_kv_cuda_args  ca;
+
+    if (e->codec != NULL) {
+        cuda_codec_args(e, st, layer, &ca);
+        return e->codec->qkv_rope_write(&ca, e->a.qkv, bias, e->a.q);
+    }
+    return cuda_qkv_rope(e->act, e->a.qkv, bias, e->a.q, &e->kv, layer, st,
+                         &e->d, e->stream);
+}
+
+
 /* Attention of one layer: the tensor-core kernel (cuda_attention.cu)
  * for every step it takes, the decode kernel for the decode steps of the
  * head dims it does not (256), the generic one for the rest
@@ -265,6 +317,13 @@ static int
 cuda_attend(struct cuda_engine *e, const struct cuda_step *st,
     uint32_t layer)
 {
+    struct lmd_kv_cuda_args  ca;
+
+    if (e->codec != NULL) {
+        /* the codec picks its kernel by shape */
+        cuda_codec_args(e, st, layer, &ca);
+        return e->codec->attention(&ca, e->a.q, e->a.att, e->a.codec_work);
+    }
     if (e->attn_generic == 0) {
         if (cuda_attention(e->act, e->a.q, &e->kv, layer, st, &e->d,
                            e->a.att, e->a.att_work, e->stream) == 0)
@@ -330,8 +389,7 @@ cuda_layers(struct cuda_engine *e, const struct cuda_step *st, uint32_t l,
                               d->eps, s), CUDA_PROF_NORM);
         CUDA_RUN(cuda_matmul(e, &w->wqkv, a->xn, n, a->qkv, 0),
                  CUDA_PROF_QKV);
-        CUDA_RUN(cuda_qkv_rope(act, a->qkv, w->bqkv, a->q, &e->kv, layer,
-                               st, d, s), CUDA_PROF_ROPE);
+        CUDA_RUN(cuda_rope_write(e, st, layer, w->bqkv), CUDA_PROF_ROPE);
         if (last && l == 0) {
             return 0;                       /* the cache is written */
         }

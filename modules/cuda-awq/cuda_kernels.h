@@ -74,6 +74,12 @@ struct cuda_kv {
     uint64_t    layer_stride;   /* 2 * n_kv_heads * block_size * head_dim */
     uint32_t    n_blocks;
     uint32_t    block_size;     /* a power of two, 16 .. 1024 */
+    /* The same in bytes, for a KV codec's runs as for the act cache: a
+     * block is n_layers * 2 * n_kv_heads runs of run_bytes (act:
+     * block_size * head_dim * 2).  The kernels here read the act cache
+     * only; a codec's cache goes to its own (lmd_kv_codec_cuda). */
+    uint64_t    block_bytes;
+    uint64_t    run_bytes;
 };
 
 /* One batched step: n_seqs sequences, n_tokens new tokens in all, the

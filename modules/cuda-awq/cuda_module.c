@@ -141,9 +141,9 @@ cuda_open(const struct lmd_host *host, const struct lmd_engine_params *p,
     char                 probe[256];
 
     if (p->kv_codec != NULL && p->kv_codec->cuda == NULL) {
-        snprintf(err, len, "cuda-awq: kv_cache codec \"%s\": the int8-kv "
-                 "module has no CUDA backend yet (use auto, or the cpu "
-                 "engine)", p->kv_codec->name);
+        snprintf(err, len, "cuda-awq: kv_cache codec \"%s\": this "
+                 "int8-kv module was built without CUDA (rebuild it where "
+                 "configure finds CUDA, or use auto)", p->kv_codec->name);
         return LMD_MODULE_ERROR;
     }
     probe[0] = '\0';
@@ -157,6 +157,10 @@ cuda_open(const struct lmd_host *host, const struct lmd_engine_params *p,
         return LMD_MODULE_ERROR;
     }
     e->host = host;
+    if (p->kv_codec != NULL) {
+        e->codec = p->kv_codec->cuda;
+        e->codec_name = p->kv_codec->name;
+    }
     if (cuda_device_open(e, err, len) != 0
         || cuda_model_load(e, p, err, len) != 0)
     {
@@ -166,14 +170,16 @@ cuda_open(const struct lmd_host *host, const struct lmd_engine_params *p,
 
     if (host != NULL && host->log != NULL) {
         host->log(LMD_HOST_LOG_NOTICE, "cuda-awq: \"%s\": %s, %u layers, "
-                  "hidden %u, %s%s on %s (%d SMs), %.1f MB of weights, CUDA "
-                  "graphs %s",
+                  "hidden %u, %s%s on %s (%d SMs), %.1f MB of weights, KV "
+                  "%s, CUDA graphs %s",
                   p->name != NULL ? p->name : p->path, e->cfg.arch_name,
                   e->n_layers, e->d.hidden,
                   e->cfg.quant == LMD_QUANT_AWQ ? "AWQ W4A16 with "
                                                 : "weights ",
                   e->act == CUDA_ACT_F16 ? "f16" : "bf16", e->gpu_name,
                   e->sm_count, (double) e->w.bytes / (1024.0 * 1024.0),
+                  e->codec_name != NULL ? e->codec_name
+                  : e->act == CUDA_ACT_F16 ? "f16" : "bf16",
                   e->graphs.enabled ? "on" : "off");
     }
     *engine = e;
@@ -199,6 +205,12 @@ cuda_memory(void *engine, struct lmd_engine_memory *mem)
     mem->weight_bytes = e->w.bytes;
     mem->free_bytes = free_b > reserve ? free_b - reserve : 0;
     mem->kv_bytes_per_token = (uint64_t) 2 * e->n_layers * e->d.kv_dim * 2;
+    if (e->codec != NULL) {
+        /* a block of 64 positions, as the pool's blocks round */
+        mem->kv_bytes_per_token = (uint64_t) 2 * e->n_layers * e->d.n_kv_heads
+                                  * e->codec->run_bytes(64, e->d.head_dim)
+                                  / 64;
+    }
     mem->vocab_size = e->d.vocab;
     mem->max_context = e->cfg.max_position;
     mem->caps = LMD_ENGINE_CAP_SAMPLE;
@@ -234,7 +246,7 @@ LMD_MODULE_EXPORT const struct lmd_module lmd_module = {
     .name = "cuda-awq",
     .kind = LMD_MODULE_ENGINE,
     .description = "cuda-awq engine: f16/bf16 weights through cuBLAS, AWQ "
-                   "W4A16 kernels, paged f16/bf16 KV cache on NVIDIA GPUs",
+                   "W4A16 kernels, paged f16/bf16 (or int8-kv) KV cache on NVIDIA GPUs",
     .ops.engine = {
         .probe = cuda_probe,
         .open = cuda_open,

@@ -26,12 +26,12 @@
  * - silu_mul and gather_rows: a 2-D grid, rows along y, pieces along x.
  *
  * Arithmetic is f32 in the cpu engine's order (modules/cpu/cpu_ops.c);
- * the RoPE products and sums use __fmul_rn / __fadd_rn so that nvcc
- * does not contract them into FMAs the cpu does not do.
+ * RoPE's is in cuda_rope.cuh.
  */
 
 #include "cuda_kernels.h"
 #include "cuda_pdl.cuh"
+#include "cuda_rope.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -468,22 +468,10 @@ ops_qkv_rope_kernel(struct ops_rope_args a)
     uint32_t          blk, slot, j, hh, i;
     const T          *row = (const T *) a.qkv + (size_t) t * a.qkv_dim;
     T                *dst, *kv;
-    float             p, ps, x1[VW], x2[VW], b1[VW], b2[VW], y1[VW], y2[VW];
+    float             x1[VW], x2[VW], b1[VW], b2[VW], y1[VW], y2[VW];
 
-    /* the angles as cpu_rope_angles makes them: f32 products */
-    p = (float) pos;
-    ps = a.pos_scale[seq];
-    if (ps != 1.0f) {
-        p = __fmul_rn(p, ps);
-    }
-    for (i = threadIdx.x; i < half; i += blockDim.x) {
-        float  c, sv;
-
-        sincosf(__fmul_rn(p, a.inv_freq[(size_t) seq * half + i]), &sv,
-                &c);
-        cs[i] = c;
-        sn[i] = sv;
-    }
+    rope_angles(pos, a.pos_scale[seq], a.inv_freq + (size_t) seq * half,
+                half, cs, sn);
 
     blk = a.block_table[(size_t) seq * a.max_blocks + pos / a.block_size];
     slot = pos % a.block_size;
@@ -516,10 +504,8 @@ ops_qkv_rope_kernel(struct ops_rope_args a)
             /* v' = v cos + rotate_half(v) sin, rotate_half = (-x2, x1) */
 #pragma unroll
             for (int e = 0; e < VW; e++) {
-                float  c = cs[i + e], sv = sn[i + e];
-
-                y1[e] = __fsub_rn(__fmul_rn(x1[e], c), __fmul_rn(x2[e], sv));
-                y2[e] = __fadd_rn(__fmul_rn(x2[e], c), __fmul_rn(x1[e], sv));
+                rope_rotate(x1[e], x2[e], cs[i + e], sn[i + e], &y1[e],
+                            &y2[e]);
             }
         } else {
 #pragma unroll

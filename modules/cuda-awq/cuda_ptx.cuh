@@ -1,9 +1,9 @@
 /*
  * cuda_ptx.cuh -- the inline PTX the tensor-core kernels share
- * (cuda_attention.cu, awq_gemm.cu, awq_gemv.cu): 16-byte asynchronous
- * copies into shared memory, ldmatrix and mma.m16n8k16 with f32
- * accumulation.  Shared-memory operands are 32-bit shared addresses
- * (ptx_smem).
+ * (cuda_att_core.cuh, awq_gemm.cu, awq_gemv.cu, and the int8-kv module's
+ * kernels): 16- and 8-byte asynchronous copies into shared memory,
+ * ldmatrix and mma.m16n8k16 with f32 accumulation.  Shared-memory
+ * operands are 32-bit shared addresses (ptx_smem).
  */
 
 #ifndef CUDA_PTX_CUH
@@ -37,6 +37,57 @@ ptx_cp16_ca(uint32_t dst, const void *src, int bytes)
 {
     asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;"
                  :: "r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+
+
+/* 8 bytes from src (8-byte aligned) to shared dst, through L1; the
+ * first `bytes` (8 or 0) are read, the rest zero-filled. */
+static __device__ __forceinline__ void
+ptx_cp8(uint32_t dst, const void *src, int bytes)
+{
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;"
+                 :: "r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+
+
+/* Plain shared-memory loads and stores at shared addresses. */
+static __device__ __forceinline__ uint32_t
+ptx_lds32(uint32_t addr)
+{
+    uint32_t  v;
+
+    asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr));
+    return v;
+}
+
+
+static __device__ __forceinline__ uint2
+ptx_lds64(uint32_t addr)
+{
+    uint2  v;
+
+    asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];"
+                 : "=r"(v.x), "=r"(v.y) : "r"(addr));
+    return v;
+}
+
+
+static __device__ __forceinline__ uint4
+ptx_lds128(uint32_t addr)
+{
+    uint4  v;
+
+    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
+    return v;
+}
+
+
+static __device__ __forceinline__ void
+ptx_sts128(uint32_t addr, uint32_t a, uint32_t b, uint32_t c, uint32_t d)
+{
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};"
+                 :: "r"(addr), "r"(a), "r"(b), "r"(c), "r"(d) : "memory");
 }
 
 

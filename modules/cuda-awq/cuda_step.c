@@ -101,6 +101,10 @@ cuda_acts_layout(const struct cuda_engine *e, struct cuda_acts *a,
     CUDA_CARVE(h, (size_t) t * d->inter * 2);
     CUDA_CARVE(logits, (size_t) l * d->vocab * 4);
     CUDA_CARVE(att_work, cuda_attention_work_bytes(t, n_seqs, d));
+    if (e->codec != NULL) {
+        CUDA_CARVE(codec_work, e->codec->work_bytes(t, n_seqs,
+                                                    d->head_dim));
+    }
     CUDA_CARVE(dec_work, cuda_attention_decode_work_bytes(n_seqs, d));
     cuda_awq_extent(e, &in, &out, &elems);
     CUDA_CARVE(gemm_work, in > 0 ? awq_gemm_work_bytes((int) t, in, out)
@@ -252,7 +256,7 @@ cuda_step_init(struct cuda_engine *e, const struct lmd_kv_params *kvp,
 {
     const struct cuda_dims  *d = &e->d;
     struct cuda_plan         plan;
-    uint64_t                 block_elems, kv_bytes;
+    uint64_t                 block_elems, block_bytes, run_bytes, kv_bytes;
     uint32_t                 t, s, l, mb, bs = kvp->block_size;
     size_t                   plan_bytes, acts_bytes, smp_bytes;
     cudaError_t              rc;
@@ -268,8 +272,12 @@ cuda_step_init(struct cuda_engine *e, const struct lmd_kv_params *kvp,
         return -1;
     }
     block_elems = (uint64_t) e->n_layers * 2 * d->kv_dim * bs;
-    kv_bytes = block_elems * 2 * kvp->n_blocks;
-    if (kv_bytes / kvp->n_blocks != block_elems * 2) {
+    run_bytes = e->codec != NULL
+                ? e->codec->run_bytes(bs, d->head_dim)
+                : (uint64_t) bs * d->head_dim * 2;
+    block_bytes = (uint64_t) e->n_layers * 2 * d->n_kv_heads * run_bytes;
+    kv_bytes = block_bytes * kvp->n_blocks;
+    if (kv_bytes / kvp->n_blocks != block_bytes) {
         snprintf(err, errlen, "cuda-awq: kv_init: %u blocks of %u tokens "
                  "is too much", kvp->n_blocks, bs);
         return -1;
@@ -289,8 +297,10 @@ cuda_step_init(struct cuda_engine *e, const struct lmd_kv_params *kvp,
     }
     base = cuda_arena_take(&e->sarena, kv_bytes);
     e->kv.data = base;
-    e->kv.block_stride = block_elems;
+    e->kv.block_stride = block_elems;   /* 16-bit cache: elements */
     e->kv.layer_stride = (uint64_t) 2 * d->kv_dim * bs;
+    e->kv.block_bytes = block_bytes;
+    e->kv.run_bytes = run_bytes;
     e->kv.n_blocks = kvp->n_blocks;
     e->kv.block_size = bs;
 

@@ -7,8 +7,8 @@
 #   -p    prebuilt: build nothing (the tree was built on a machine with
 #         the libraries and nvcc; its objs/, modules/*.so and .devbin/
 #         came along), and take libraries from .devlibs/ if present
-#   PART  any of: build checks model daemon bench serve peer (default:
-#         build checks model daemon bench)
+#   PART  any of: build checks model daemon bench kv serve peer
+#         (default: build checks model daemon bench)
 #
 # Environment: LMD_SHARED (default ../shared) for the model shapes,
 # stories260K and the tokenizers; GPU_OBJS (default .devbin) for the
@@ -40,7 +40,7 @@ for part in "$@"; do
         cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Iengine \
             -I/usr/local/cuda/include tests/gpu/bench_decode.c \
             -o "$GPU_OBJS/bench_decode" -L/usr/local/cuda/lib64 \
-            -Wl,-rpath,/usr/local/cuda/lib64 -lcudart -ldl ;;
+            -Wl,-rpath,/usr/local/cuda/lib64 -lcudart -ldl -lm ;;
     checks)
         echo "== kernel checks"
         sh tests/gpu/run.sh -n || status=1 ;;
@@ -55,6 +55,23 @@ for part in "$@"; do
         for s in $shapes; do
             "$GPU_OBJS/bench_decode" --model "$LMD_SHARED/models/shapes/$s" \
                 --prompt 128 --gen 256 --reps 2 || status=1
+        done ;;
+    kv)
+        # llama-2-7b at 4k context (4032 prompt + 64 new), the 16-bit
+        # cache against int8 and int4 (int8-kv); 64 sequences of 4k do
+        # not fit a 16-bit cache next to the f16 weights on one H200, so
+        # that cache runs 48 (as do the codecs, to compare)
+        echo "== KV codecs: llama-2-7b decode at 4k context"
+        for kv in 16 int8 int4; do
+            opt=
+            [ $kv = 16 ] || opt="--kv-cache $kv"
+            for b in 1 48 64; do
+                [ $kv = 16 ] && [ $b = 64 ] && continue
+                # shellcheck disable=SC2086
+                "$GPU_OBJS/bench_decode" $opt --batch $b \
+                    --model "$LMD_SHARED/models/shapes/llama-2-7b" \
+                    --prompt 4032 --gen 64 --reps 1 || status=1
+            done
         done ;;
     serve)
         echo "== serving (lmd bench, 1000 requests at once)"

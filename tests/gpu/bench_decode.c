@@ -3,7 +3,8 @@
  * the bandwidth floor, in one process (tests/gpu/bench.sh runs it).
  *
  *   bench_decode --model DIR [--modules DIR] [--weights auto|f16|bf16]
- *                [--batch B] [--prompt N] [--gen N] [--reps R]
+ *                [--kv-cache int8|int4] [--batch B] [--prompt N]
+ *                [--gen N] [--reps R]
  *
  * Opens DIR (config.json alone: load_format "dummy") with
  * lmd_engine_cuda_awq.so, dlopened from --modules (default "modules"),
@@ -21,10 +22,17 @@
  * the device-to-device copy bandwidth measured here (read + write of a
  * 2 GiB cudaMemcpy, best of 5) and over the issue's 4276 GB/s.
  *
+ * --kv-cache keeps the cache in an int8-kv codec (lmd_kv_int8.so from
+ * the same folder).  Each run also prints how many sequences of 2048
+ * tokens the daemon's default pool would hold: 0.8 (cache_max_entry_count)
+ * of the free memory the engine reports after its weights, in blocks of
+ * 64 (engine/lmd_engine.c sizes it so).
+ *
  * Output: one line per run and a JSON object with --json.  GB is 10^9.
  */
 
 #include <dlfcn.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -173,8 +181,8 @@ int
 main(int argc, char **argv)
 {
     const char               *model = NULL, *mods = "modules";
-    const char               *weights = "auto";
-    const struct lmd_module  *m;
+    const char               *weights = "auto", *kv_name = NULL;
+    const struct lmd_module  *m, *km;
     struct lmd_host           host = { LMD_MODULE_ABI_VERSION, host_log,
                                        host_now, { NULL } };
     struct lmd_engine_params  p;
@@ -187,7 +195,7 @@ main(int argc, char **argv)
     int32_t                  *ids;
     float                    *logits;
     double                    t0, tp, td, best_p = 0, best_d = 0, bw;
-    double                    wbytes, kvbytes, floor_b;
+    double                    wbytes, kvbytes, floor_b, fits;
     int                       json = 0;
     void                     *h, *eng = NULL;
     char                      path[1024], err[LMD_MODULE_ERR_LEN];
@@ -203,6 +211,8 @@ main(int argc, char **argv)
                 mods = argv[++i];
             } else if (strcmp(argv[i], "--weights") == 0) {
                 weights = argv[++i];
+            } else if (strcmp(argv[i], "--kv-cache") == 0) {
+                kv_name = argv[++i];
             } else if (strcmp(argv[i], "--batch") == 0) {
                 batch = (uint32_t) strtoul(argv[++i], NULL, 10);
             } else if (strcmp(argv[i], "--prompt") == 0) {
@@ -223,8 +233,8 @@ main(int argc, char **argv)
     }
     if (model == NULL || batch == 0 || prompt == 0 || gen == 0) {
         fprintf(stderr, "usage: bench_decode --model DIR [--modules DIR] "
-                "[--weights W] [--batch B] [--prompt N] [--gen N] "
-                "[--reps R] [--json]\n");
+                "[--weights W] [--kv-cache int8|int4] [--batch B] "
+                "[--prompt N] [--gen N] [--reps R] [--json]\n");
         return 2;
     }
 
@@ -242,6 +252,20 @@ main(int argc, char **argv)
     p.load_format = "dummy";
     p.weights = weights;
     p.seed = 1;
+    if (kv_name != NULL) {
+        snprintf(path, sizeof(path), "%s/lmd_kv_int8.so", mods);
+        h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        km = h != NULL ? dlsym(h, "lmd_module") : NULL;
+        if (km == NULL) {
+            fprintf(stderr, "bench_decode: %s: %s\n", path, dlerror());
+            return 1;
+        }
+        p.kv_codec = km->ops.kv_codec.find(kv_name);
+        if (p.kv_codec == NULL) {
+            fprintf(stderr, "bench_decode: no KV codec %s\n", kv_name);
+            return 2;
+        }
+    }
     t0 = now_s();
     if (m->ops.engine.open(&host, &p, &eng, err, sizeof(err))
         != LMD_MODULE_OK)
@@ -251,6 +275,10 @@ main(int argc, char **argv)
     }
     fprintf(stderr, "# opened in %.1f s\n", now_s() - t0);
     m->ops.engine.memory(eng, &mem);
+    fits = mem.kv_bytes_per_token > 0
+           ? floor(0.8 * (double) mem.free_bytes
+                   / ((double) mem.kv_bytes_per_token * BLOCK))
+             / (2048 / BLOCK) : 0;
 
     per = (prompt + gen + BLOCK - 1) / BLOCK;
     memset(&kv, 0, sizeof(kv));
@@ -332,15 +360,18 @@ main(int argc, char **argv)
     kvbytes = (double) mem.kv_bytes_per_token * batch
               * (prompt + (gen - 1) / 2.0);
     floor_b = wbytes + kvbytes;
-    printf("%s %s batch %u: decode %.1f tok/s (%.2f ms/step); floor "
-           "%.1f tok/s at %.0f GB/s measured = %.3f, %.1f at %.0f = %.3f; "
-           "prompt %u x %u: %.0f tok/s; bytes/step %.3f GB (weights "
-           "%.3f)\n", model, weights, batch, best_d, 1e3 * batch / best_d,
+    printf("%s %s KV %s batch %u: decode %.1f tok/s (%.2f ms/step); "
+           "floor %.1f tok/s at %.0f GB/s measured = %.3f, %.1f at %.0f = "
+           "%.3f; prompt %u x %u: %.0f tok/s; bytes/step %.3f GB (weights "
+           "%.3f); KV %llu bytes/token, 2048-token sequences that fit: "
+           "%.0f\n", model, weights, kv_name != NULL ? kv_name : "16-bit",
+           batch, best_d, 1e3 * batch / best_d,
            bw * 1e9 / floor_b * batch, bw,
            best_d / (bw * 1e9 / floor_b * batch),
            ISSUE_BW_GBS * 1e9 / floor_b * batch, ISSUE_BW_GBS,
            best_d / (ISSUE_BW_GBS * 1e9 / floor_b * batch), batch, prompt,
-           best_p, floor_b / 1e9, wbytes / 1e9);
+           best_p, floor_b / 1e9, wbytes / 1e9,
+           (unsigned long long) mem.kv_bytes_per_token, floor(fits));
     if (json) {
         printf("{\"model\": \"%s\", \"weights\": \"%s\", \"batch\": %u, "
                "\"decode_tok_s\": %.2f, \"prompt_tok_s\": %.1f, "

@@ -52,11 +52,12 @@ build() {
         case $s in
         *.c)
             cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Iengine \
-                -I/usr/include/cjson -c "$s" -o "$o/$b.o" ;;
+                -Imodules/int8-kv -I/usr/include/cjson -c "$s" \
+                -o "$o/$b.o" ;;
         *.cu)
             # shellcheck disable=SC2086
             nvcc -O3 -std=c++17 -lineinfo $arch -Xptxas -v -Iengine \
-                -Imodules/cuda-awq -c "$s" -o "$o/$b.o" \
+                -Imodules/cuda-awq -Imodules/int8-kv -c "$s" -o "$o/$b.o" \
                 2>"$o/$b.ptxas" || { cat "$o/$b.ptxas"; return 1; }
             grep -E 'spill' "$o/$b.ptxas" | grep -v ' 0 bytes spill' \
                 | sort | uniq -c | head -4 ;;
@@ -65,7 +66,7 @@ build() {
     done
     # shellcheck disable=SC2086
     nvcc -O3 -std=c++17 -lineinfo $arch -Xcompiler -fopenmp -Iengine \
-        -Imodules/cuda-awq "$src" $objs -lcublas \
+        -Imodules/cuda-awq -Imodules/int8-kv "$src" $objs -lcublas \
         $(sed -n 's,^// libs: ,,p' "$src") -o "$o/$name" || return 1
 }
 

@@ -1240,6 +1240,16 @@ mref_engine_open(struct mref_engine *e, const struct lmd_module *mod,
     const char *dir, const char *weights, int threads, char *err,
     size_t len)
 {
+    return mref_engine_open_kv(e, mod, dir, weights, threads, NULL, err,
+                               len);
+}
+
+
+int
+mref_engine_open_kv(struct mref_engine *e, const struct lmd_module *mod,
+    const char *dir, const char *weights, int threads,
+    const struct lmd_kv_codec *codec, char *err, size_t len)
+{
     struct lmd_engine_params  p;
 
     memset(e, 0, sizeof(*e));
@@ -1249,6 +1259,7 @@ mref_engine_open(struct mref_engine *e, const struct lmd_module *mod,
     p.load_format = "auto";
     p.weights = weights;
     p.threads = threads;
+    p.kv_codec = codec;
     e->mod = mod;
     err[0] = '\0';
     if (mod->ops.engine.open(mref_host(), &p, &e->eng, err, len)

@@ -154,6 +154,10 @@ struct mref_engine {
 int  mref_engine_open(struct mref_engine *e, const struct lmd_module *mod,
     const char *dir, const char *weights, int threads, char *err,
     size_t len);
+/* The same with its KV cache in a codec (NULL: the engine's own). */
+int  mref_engine_open_kv(struct mref_engine *e,
+    const struct lmd_module *mod, const char *dir, const char *weights,
+    int threads, const struct lmd_kv_codec *codec, char *err, size_t len);
 void mref_engine_close(struct mref_engine *e);
 
 /* A fresh KV pool, then tokens[0..n-1] fed chunk at a time (0: all at

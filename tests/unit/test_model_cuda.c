@@ -27,6 +27,10 @@
  *               the GEMM (prefill) and the GEMV (decode batches); again
  *               with the prompt's weights unpacked to f16 on the GPU and
  *               multiplied by cuBLAS (LMD_CUDA_AWQ_DEQ_MIN=17).
+ *   stories_kv_codecs
+ *               int8 and int4 KV (lmd_kv_int8.so's CUDA backend) on
+ *               stories260K against the cpu engine's f32 KV (bounds
+ *               there).
  *   batch       five sequences prefilled together, then 24 decode steps
  *               together (the CUDA graph path after the first): every
  *               logit within 1e-2 of each sequence run alone without
@@ -171,6 +175,7 @@ gap_of(const double *row, uint32_t n, uint32_t *top)
 struct cmp {
     double  max, sum, d2, r2;
     size_t  count, checked, flips;
+    double  gap;                /* the argmax gap; 0: GAP_MIN */
 };
 
 static void
@@ -192,7 +197,9 @@ cmp_rows(struct cmp *c, const float *got, const double *want, uint32_t n,
                      * want[(size_t) i * vocab + j];
             c->count++;
         }
-        if (gap_of(want + (size_t) i * vocab, vocab, &top) > GAP_MIN) {
+        if (gap_of(want + (size_t) i * vocab, vocab, &top)
+            > (c->gap > 0 ? c->gap : GAP_MIN))
+        {
             c->checked++;
             c->flips += argmax(got + (size_t) i * vocab, vocab) != top;
         }
@@ -364,6 +371,214 @@ LMD_TEST(stories_f16)
 LMD_TEST(stories_bf16)
 {
     stories_check("bf16", TOL_BF16_MAX, TOL_BF16_MEAN);
+}
+
+
+/*
+ * int8 and int4 KV on the GPU (lmd_kv_int8.so's CUDA backend: the
+ * quantizing write and its attention), f16 weights, teacher-forced over
+ * the six cases (whole prompts, and chunks of 7 so that the prefill
+ * kernel reads quantized prefix blocks), against the cpu engine's f32
+ * weights and f32 KV cache: test_model_stories' stories_kv_codecs checks
+ * of the cpu path, with the GPU's f16 error (TOL_F16_MEAN) added to the
+ * mean bound -- the argmax is f32's wherever its gap exceeds the codec's
+ * gap, and the mean |dlogit| stays under the bound -- and greedy from
+ * each prompt gives the GPU's own f16-cache text for the first 16 tokens
+ * on at least 5 of the 6 prompts with int8.  Also printed: the distance
+ * to the cpu engine running the same codec.
+ */
+#define KV_INT8_GAP       0.1
+#define KV_INT8_MEAN      (0.1 + TOL_F16_MEAN)
+#define KV_INT4_GAP       8.0
+#define KV_INT4_MEAN      (2.0 + TOL_F16_MEAN)
+#define KV_GREEDY         16
+
+/* 16 greedy tokens after ids[0 .. n-1] (ids has room for them), each
+ * from the last row of a fresh teacher-forced run. */
+static int
+kv_greedy(struct mref_engine *e, int32_t *ids, uint32_t n, float *buf,
+    char *err, size_t len)
+{
+    uint32_t  i;
+
+    for (i = 0; i < KV_GREEDY; i++) {
+        if (mref_engine_run(e, ids, n + i, 0, 16, buf, err, len) != 0) {
+            return -1;
+        }
+        ids[n + i] = (int32_t) argmax(buf + (size_t) (n + i - 1) * 512,
+                                      512);
+    }
+    return 0;
+}
+
+
+LMD_TEST(stories_kv_codecs)
+{
+    static const char           *names[] = { "int8", "int4" };
+    static const double          gaps[] = { KV_INT8_GAP, KV_INT4_GAP };
+    static const double          means[] = { KV_INT8_MEAN, KV_INT4_MEAN };
+    const char                  *shared = getenv("LMD_SHARED");
+    const char                  *mods = getenv("LMD_MODULES");
+    const struct lmd_module     *cuda, *cpu;
+    const struct lmd_kv_codec   *codec;
+    struct lmd_module_handle    *kvh = NULL;
+    struct mref_engine           ecpu, e16, eq, ecq;
+    void                        *hcu = NULL, *hcpu = NULL;
+    char                         dir[512], path[600];
+    char                         err[LMD_MODULE_ERR_LEN], *text = NULL;
+    cJSON                       *exp = NULL;
+    const cJSON                 *c;
+    int32_t                      ids[256], g16[256], gq[256];
+    uint32_t                     n, k, ch, chunks[2] = { 0, 7 };
+    float                       *want = NULL, *got = NULL;
+    double                      *wd = NULL;
+    size_t                       i;
+
+    memset(&ecpu, 0, sizeof(ecpu));
+    memset(&e16, 0, sizeof(e16));
+    snprintf(dir, sizeof(dir), "%s/models/stories260K",
+             shared != NULL && shared[0] ? shared : "../shared");
+    snprintf(path, sizeof(path), "%s/expected.json", dir);
+    if (access(path, R_OK) != 0) {
+        snprintf(reason, sizeof(reason), "%s is absent (set LMD_SHARED to "
+                 "the folder holding models/)", path);
+        lmd_test_skip(reason);
+        return;
+    }
+    cuda = cuda_module(&hcu);
+    if (cuda == NULL) {
+        return;
+    }
+    cpu = mref_module_open(&hcpu, err, sizeof(err));
+    kvh = lmd_module_open(mods != NULL && mods[0] ? mods : "modules",
+                          "lmd_kv_int8.so", LMD_MODULE_KV_CODEC, err,
+                          sizeof(err));
+    want = malloc(sizeof(float) * 256 * 512);
+    got = malloc(sizeof(float) * 256 * 512);
+    wd = malloc(sizeof(double) * 256 * 512);
+    if (!fail_unless(cpu != NULL && kvh != NULL, "%s", err)
+        || !fail_unless(want && got && wd, "out of memory")
+        || !fail_unless(read_file_text(path, &text) == 0
+                        && (exp = cJSON_Parse(text)) != NULL,
+                        "%s: unreadable", path)
+        || !fail_unless(mref_engine_open(&ecpu, cpu, dir, "f32", 1, err,
+                                         sizeof(err)) == 0, "cpu: %s", err)
+        || !fail_unless(mref_engine_open(&e16, cuda, dir, "f16", 0, err,
+                                         sizeof(err)) == 0, "cuda: %s", err))
+    {
+        goto done;
+    }
+    for (k = 0; k < 2; k++) {
+        struct cmp  cm[2], same;
+        size_t      cases = 0, equal16 = 0;
+
+        memset(cm, 0, sizeof(cm));
+        memset(&same, 0, sizeof(same));
+        memset(&eq, 0, sizeof(eq));
+        memset(&ecq, 0, sizeof(ecq));
+        cm[0].gap = cm[1].gap = gaps[k];
+        codec = kvh->module->ops.kv_codec.find(names[k]);
+        if (!fail_unless(codec != NULL && codec->cuda != NULL, "%s: no "
+                         "codec with a CUDA backend", names[k])
+            || !fail_unless(mref_engine_open_kv(&eq, cuda, dir, "f16", 0,
+                                                codec, err, sizeof(err))
+                            == 0, "cuda %s: %s", names[k], err)
+            || !fail_unless(mref_engine_open_kv(&ecq, cpu, dir, "f32", 1,
+                                                codec, err, sizeof(err))
+                            == 0, "cpu %s: %s", names[k], err))
+        {
+            mref_engine_close(&eq);
+            continue;
+        }
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(exp,
+                                                               "cases")) {
+            const cJSON  *in = cJSON_GetObjectItemCaseSensitive(c,
+                                                             "input_ids");
+            uint32_t      np = (uint32_t) cJSON_GetArraySize(in);
+
+            n = case_ids(c, ids, 256 - KV_GREEDY);
+            if (!fail_unless(mref_engine_run(&ecpu, ids, n, 0, 16, want,
+                                             err, sizeof(err)) == 0,
+                             "cpu: %s", err))
+            {
+                break;
+            }
+            for (i = 0; i < (size_t) n * 512; i++) {
+                wd[i] = want[i];
+            }
+            for (ch = 0; ch < 2; ch++) {
+                if (!fail_unless(mref_engine_run(&eq, ids, n, chunks[ch],
+                                                 16, got, err, sizeof(err))
+                                 == 0, "cuda %s: %s", names[k], err))
+                {
+                    break;
+                }
+                cmp_rows(&cm[ch], got, wd, n, 512);
+            }
+            if (mref_engine_run(&ecq, ids, n, 0, 16, want, err,
+                                sizeof(err)) == 0)
+            {
+                for (i = 0; i < (size_t) n * 512; i++) {
+                    wd[i] = want[i];
+                }
+                cmp_rows(&same, got, wd, n, 512);
+            }
+            memcpy(g16, ids, np * sizeof(int32_t));
+            memcpy(gq, ids, np * sizeof(int32_t));
+            if (fail_unless(kv_greedy(&e16, g16, np, got, err, sizeof(err))
+                            == 0 && kv_greedy(&eq, gq, np, got, err,
+                                              sizeof(err)) == 0,
+                            "greedy: %s", err))
+            {
+                cases++;
+                equal16 += memcmp(g16 + np, gq + np,
+                                  KV_GREEDY * sizeof(int32_t)) == 0;
+            }
+        }
+        for (ch = 0; ch < 2; ch++) {
+            double  mean = cm[ch].count > 0
+                           ? cm[ch].sum / (double) cm[ch].count : INFINITY;
+
+            printf("# stories260K, KV %s on the GPU (%s): max |dlogit| "
+                   "%.3f mean %.4f (bound %.3f) vs the cpu engine's f32 KV "
+                   "over %zu positions; argmax differs at %zu of the %zu "
+                   "with a gap > %g\n", names[k],
+                   ch == 0 ? "whole prompts" : "chunks of 7", cm[ch].max,
+                   mean, means[k], cm[ch].count / 512, cm[ch].flips,
+                   cm[ch].checked, gaps[k]);
+            fail_unless(mean <= means[k], "KV %s: mean |dlogit| %.4f "
+                        "(bound %.3f)", names[k], mean, means[k]);
+            fail_unless(cm[ch].flips == 0, "KV %s: argmax differs from "
+                        "f32's at %zu positions with a gap > %g", names[k],
+                        cm[ch].flips, gaps[k]);
+        }
+        printf("# stories260K, KV %s on the GPU vs the cpu engine with "
+               "the same codec: max |dlogit| %.3f mean %.4f; greedy %d "
+               "tokens equal to the GPU's f16 cache on %zu of %zu "
+               "prompts\n", names[k], same.max,
+               same.count > 0 ? same.sum / (double) same.count : 0.0,
+               KV_GREEDY, equal16, cases);
+        if (k == 0) {
+            fail_unless(cases == 6 && equal16 >= 5, "KV int8: greedy "
+                        "equal to the f16 cache's on %zu of %zu prompts",
+                        equal16, cases);
+        }
+        mref_engine_close(&eq);
+        mref_engine_close(&ecq);
+    }
+done:
+    free(want);
+    free(got);
+    free(wd);
+    cJSON_Delete(exp);
+    free(text);
+    mref_engine_close(&ecpu);
+    mref_engine_close(&e16);
+    if (kvh != NULL) {
+        lmd_module_close(kvh);
+    }
+    mref_module_close(hcpu);
+    mref_module_close(hcu);
 }
 
 
