@@ -292,10 +292,14 @@ att_softmax(const struct att_args &a, float (&s)[NJ][4], uint32_t k0,
         sum += __shfl_xor_sync(0xffffffffu, sum, 1);
         sum += __shfl_xor_sync(0xffffffffu, sum, 2);
         l[r] = l[r] * corr + sum;
+        /* once the rows' maxima settle (most tiles of a long context),
+         * corr is 1 in the whole warp and the rescale is skipped */
+        if (__any_sync(0xffffffffu, corr != 1.0f)) {
 #pragma unroll
-        for (i = 0; i < HD / 8; i++) {
-            o[i][r * 2] *= corr;
-            o[i][r * 2 + 1] *= corr;
+            for (i = 0; i < HD / 8; i++) {
+                o[i][r * 2] *= corr;
+                o[i][r * 2 + 1] *= corr;
+            }
         }
     }
 
@@ -720,13 +724,12 @@ att_smem_opt_in(void (*kernel)(const struct att_args), size_t smem,
 
 
 /* Launches a step: att_kernel over KV, or for decode steps (G <= 16)
- * DECK, a decode kernel over the source DKV (att_dec_kernel by
- * default), then att_combine where the key range is split. */
-template <typename T, int HD, class KV, class DKV = KV,
-          void (*DECK)(const struct att_args) = att_dec_kernel<T, HD, DKV> >
+ * dec_kernel over the source DKV (NULL: att_dec_kernel), then
+ * att_combine where the key range is split. */
+template <typename T, int HD, class KV, class DKV = KV>
 static int
 att_launch(struct att_args &a, const struct cuda_step *st, float *work,
-    cudaStream_t s)
+    cudaStream_t s, void (*dec_kernel)(const struct att_args) = NULL)
 {
     static size_t  tile_set, dec_set;      /* att_smem_opt_in's */
     size_t         kv = (size_t) KV::STAGES * KV::STAGE + KV::FIXED;
@@ -748,10 +751,13 @@ att_launch(struct att_args &a, const struct cuda_step *st, float *work,
         static_assert(ATT_WARPS * 16 * (HD + 2) * 4
                       <= DKV::STAGES * DKV::STAGE + DKV::FIXED,
                       "the merge fits the stages");
-        if (att_smem_opt_in(DECK, smem, &dec_set) != 0) {
+        if (dec_kernel == NULL) {
+            dec_kernel = att_dec_kernel<T, HD, DKV>;
+        }
+        if (att_smem_opt_in(dec_kernel, smem, &dec_set) != 0) {
             return -1;
         }
-        pdl_launch(DECK, grid, ATT_THREADS, smem, s, a);
+        pdl_launch(dec_kernel, grid, ATT_THREADS, smem, s, a);
     } else {
         if (att_smem_opt_in(att_kernel<T, HD, KV>, smem, &tile_set) != 0) {
             return -1;

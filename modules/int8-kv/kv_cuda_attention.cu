@@ -22,6 +22,8 @@
 #include "kv_cuda.h"
 #include "cuda_att_core.cuh"
 
+#include <type_traits>
+
 #ifndef KVA_STAGES
 #define KVA_STAGES      3           /* tiles in flight + 1 */
 #endif
@@ -247,33 +249,36 @@ struct att_kvr {
     static constexpr uint32_t  STAGE = 2 * HALF;
     static constexpr uint32_t  FIXED = 0;
 
+    /* two threads a row: the row's block looked up once, its chunks
+     * (codes, then the (lo, step) pair as chunk CH) split between the
+     * two */
     static __device__ __forceinline__ void
     load(const struct att_args &a, const struct att_pipe &p, uint32_t base,
         uint32_t stage)
     {
+        static_assert(ATT_THREADS == 2 * ATT_BN, "two threads a row");
         size_t      pbytes = kv_cuda_params_bytes(a.block_size);
-        uint32_t    i, row, ch, pos, slot = 0;
-        bool        in;
-        const char *run;
+        uint32_t    row = threadIdx.x / 2, k, ch, pos = base + row, slot = 0;
+        bool        in = pos >= p.lo && pos <= p.hi;
+        const char *run = in ? att_run(a, p, pos, &slot) : p.head_k;
+        const char *src = run + pbytes + (size_t) slot * RB;
+        uint32_t    dst = stage + PB + row * RS;
 
-        for (i = threadIdx.x; i < ATT_BN * (CH + 1); i += ATT_THREADS) {
-            row = i / (CH + 1);
-            ch = i % (CH + 1);
-            pos = base + row;
-            in = pos >= p.lo && pos <= p.hi;
-            run = in ? att_run(a, p, pos, &slot) : p.head_k;
+#pragma unroll
+        for (k = 0; k <= CH / 2; k++) {
+            ch = 2 * k + threadIdx.x % 2;
+            if (ch > CH) {
+                break;
+            }
             if (ch == CH) {
-                const char  *src = run + (size_t) slot * 8;
-
-                ptx_cp8(stage + row * 8, src, in ? 8 : 0);
-                ptx_cp8(stage + HALF + row * 8, src + p.v_off, in ? 8 : 0);
+                ptx_cp8(stage + row * 8, run + (size_t) slot * 8,
+                        in ? 8 : 0);
+                ptx_cp8(stage + HALF + row * 8,
+                        run + (size_t) slot * 8 + p.v_off, in ? 8 : 0);
             } else {
-                const char  *src = run + pbytes + (size_t) slot * RB
-                                   + ch * 16;
-                uint32_t     dst = stage + PB + row * RS + ch * 16;
-
-                ptx_cp16(dst, src, in ? 16 : 0);
-                ptx_cp16(dst + HALF, src + p.v_off, in ? 16 : 0);
+                ptx_cp16(dst + ch * 16, src + ch * 16, in ? 16 : 0);
+                ptx_cp16(dst + HALF + ch * 16, src + ch * 16 + p.v_off,
+                         in ? 16 : 0);
             }
         }
     }
@@ -431,6 +436,157 @@ kvr_tile(const struct att_args &a, const uint32_t *qf, uint32_t ks,
 }
 
 
+/* sum(Q) of the thread's rows g and g + 8 from its query registers
+ * (n k-steps of 4), the quad's four shares added. */
+static __device__ __forceinline__ void
+kvr_qsum(const uint32_t *qf, uint32_t n, float *qsum)
+{
+    uint32_t  i;
+
+    qsum[0] = qsum[1] = 0.0f;
+    for (i = 0; i < n; i++) {
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float2  a = __half22float2(*reinterpret_cast<const __half2 *>(
+                                           &qf[i * 4 + r]));
+            float2  b = __half22float2(*reinterpret_cast<const __half2 *>(
+                                           &qf[i * 4 + 2 + r]));
+
+            qsum[r] += (a.x + a.y) + (b.x + b.y);
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        qsum[r] += __shfl_xor_sync(0xffffffffu, qsum[r], 1);
+        qsum[r] += __shfl_xor_sync(0xffffffffu, qsum[r], 2);
+    }
+}
+
+
+/* kvr_tile for f16, with the scales folded out of the operands: the
+ * codes go into the mma as the exact f16 numbers 1024 + q (one byte
+ * permutation a pair, nothing else), and
+ *
+ *   S_p  = step_p (Q . (1024 + q_p)) + (lo_p - 1024 step_p) sum(Q)
+ *   O   += sum_p P'_p (1024 + q_p) + sum_p (P_p lo_p - 1024 P'_p)
+ *
+ * with P'_p = P_p step_p rounded to f16 for the mma (the second sum, a
+ * number per row, uses that same rounded P', so the two agree to f32
+ * rounding: O = sum_p P_p lo_p + P'_p q_p).  The f32 accumulators lose
+ * about 10 bits to the 1024s, far below the codes' own error.  qsum:
+ * sum(Q) of the thread's rows g, g + 8; ob: the rows' second sums,
+ * this thread's share (rescaled with o; the caller adds them up). */
+template <int HD, int BITS>
+static __device__ __forceinline__ void
+kvr_tile_f16(const struct att_args &a, const uint32_t *qf, const float *qsum,
+    uint32_t ks, uint32_t vs, uint32_t k0, uint32_t base, const uint32_t *rp,
+    float (&o)[HD / 8][4], float *m, float *l, float *ob)
+{
+    typedef att_kvr<HD, BITS>  R;
+    constexpr uint32_t  KW = BITS == 8 ? HD / 16 : HD / 32;
+    constexpr uint32_t  VW = BITS == 8 ? HD / 32 : HD / 64;
+    constexpr uint32_t  H = BITS == 8 ? 1 : 2;
+    const uint32_t      k1024 = 0x64646464u;
+    uint32_t            lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
+    uint32_t            j, kk, q, e, h, key, pa[4];
+    float               s[2][4], mold[2] = { m[0], m[1] };
+
+#pragma unroll
+    for (j = 0; j < 2; j++) {
+        s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+        key = k0 + j * 8 + g;
+#pragma unroll
+        for (kk = 0; kk < KW; kk++) {
+            uint32_t  w = ptx_lds32(ks + R::PB + key * R::RS + kk * 16
+                                    + c * 4);
+#pragma unroll
+            for (h = 0; h < H; h++) {
+                uint32_t  wh = BITS == 8 ? w : (w >> (4 * h)) & 0x0f0f0f0fu;
+
+                ptx_mma_f16(s[j], qf + (kk + h * KW) * 4,
+                            __byte_perm(wh, k1024, 0x4140u),
+                            __byte_perm(wh, k1024, 0x4342u));
+            }
+        }
+    }
+    /* the scales of columns 2c, 2c + 1 of each 8 keys */
+#pragma unroll
+    for (j = 0; j < 2; j++) {
+#pragma unroll
+        for (e = 0; e < 2; e++) {
+            uint2  ls = ptx_lds64(ks + (k0 + j * 8 + c * 2 + e) * 8);
+            float  lo = __uint_as_float(ls.x), st = __uint_as_float(ls.y);
+            float  b = fmaf(-1024.0f, st, lo);
+
+            s[j][e] = fmaf(st, s[j][e], b * qsum[0]);
+            s[j][2 + e] = fmaf(st, s[j][2 + e], b * qsum[1]);
+        }
+    }
+
+    att_softmax<HD, 2>(a, s, k0, base, rp, o, m, l);
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        /* att_softmax rescaled o by exp2(m_old - m_new); ob likewise */
+        float  mu = m[r] == -INFINITY ? 0.0f : m[r];
+
+        ob[r] *= exp2f(mold[r] - mu);
+    }
+
+    /* P' = P step (rounded to f16), and the rows' second sums */
+#pragma unroll
+    for (j = 0; j < 2; j++) {
+        uint2   l0 = ptx_lds64(vs + (k0 + j * 8 + c * 2) * 8);
+        uint2   l1 = ptx_lds64(vs + (k0 + j * 8 + c * 2 + 1) * 8);
+        float   lo0 = __uint_as_float(l0.x), st0 = __uint_as_float(l0.y);
+        float   lo1 = __uint_as_float(l1.x), st1 = __uint_as_float(l1.y);
+
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            __half2  pp = __floats2half2_rn(s[j][r * 2] * st0,
+                                            s[j][r * 2 + 1] * st1);
+            float2   pf = __half22float2(pp);
+
+            ob[r] += fmaf(s[j][r * 2], lo0, fmaf(s[j][r * 2 + 1], lo1,
+                          -1024.0f * (pf.x + pf.y)));
+            pa[j * 2 + r] = *reinterpret_cast<uint32_t *>(&pp);
+        }
+    }
+
+#pragma unroll
+    for (q = 0; q < VW; q++) {
+        uint32_t  w[4];
+
+#pragma unroll
+        for (e = 0; e < 4; e++) {
+            key = k0 + (e / 2) * 8 + c * 2 + e % 2;
+            w[e] = ptx_lds32(vs + R::PB + key * R::RS + q * 32 + g * 4);
+        }
+#pragma unroll
+        for (h = 0; h < H; h++) {
+            uint32_t  x[4], i01, i23, j01, j23;
+
+#pragma unroll
+            for (e = 0; e < 4; e++) {
+                x[e] = BITS == 8 ? w[e] : (w[e] >> (4 * h)) & 0x0f0f0f0fu;
+            }
+            /* bytes e of the rows 2c, 2c + 1 (and 8 + ...) side by side */
+            i01 = __byte_perm(x[0], x[1], 0x5140u);
+            i23 = __byte_perm(x[0], x[1], 0x7362u);
+            j01 = __byte_perm(x[2], x[3], 0x5140u);
+            j23 = __byte_perm(x[2], x[3], 0x7362u);
+#pragma unroll
+            for (e = 0; e < 4; e++) {
+                uint32_t  sel = e % 2 == 0 ? 0x4140u : 0x4342u;
+
+                ptx_mma_f16(o[4 * (q + h * VW) + e], pa,
+                            __byte_perm(e < 2 ? i01 : i23, k1024, sel),
+                            __byte_perm(e < 2 ? j01 : j23, k1024, sel));
+            }
+        }
+    }
+}
+
+
 /* Decode steps over int8 / int4 runs: att_dec_kernel with kvr_tile. */
 template <typename T, int HD, int BITS>
 static __global__ void __launch_bounds__(ATT_THREADS, 3)
@@ -452,6 +608,7 @@ kvr_dec_kernel(const struct att_args a)
     uint32_t            qf[HD / 16 * 4];
     float               o[HD / 8][4];
     float               m[2] = { -INFINITY, -INFINITY }, l[2] = { 0, 0 };
+    float               qsum[2] = { 0, 0 }, ob[2] = { 0, 0 };
 
     row0 = a.seq_start[seq];
     n_new = a.seq_start[seq + 1] - row0;
@@ -485,9 +642,28 @@ kvr_dec_kernel(const struct att_args a)
                 qf[i * 4 + 2] = r0.y;
                 qf[i * 4 + 3] = r8.y;
             }
+            kvr_qsum(qf, HD / 16, qsum);
         }
-        kvr_tile<T, HD, BITS>(a, qf, ks, vs, warp * 16,
-                              pipe.tlo + it * ATT_BN, rp, o, m, l);
+        if (std::is_same<T, __half>::value) {
+            kvr_tile_f16<HD, BITS>(a, qf, qsum, ks, vs, warp * 16,
+                                   pipe.tlo + it * ATT_BN, rp, o, m, l, ob);
+        } else {
+            kvr_tile<T, HD, BITS>(a, qf, ks, vs, warp * 16,
+                                  pipe.tlo + it * ATT_BN, rp, o, m, l);
+        }
+    }
+    if (std::is_same<T, __half>::value) {
+        /* the rows' second sums (kvr_tile_f16), added to every column */
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            ob[r] += __shfl_xor_sync(0xffffffffu, ob[r], 1);
+            ob[r] += __shfl_xor_sync(0xffffffffu, ob[r], 2);
+#pragma unroll
+            for (i = 0; i < HD / 8; i++) {
+                o[i][r * 2] += ob[r];
+                o[i][r * 2 + 1] += ob[r];
+            }
+        }
     }
 
     ptx_wait<0>();
@@ -535,13 +711,13 @@ kva_tc(struct att_args &t, const struct lmd_kv_cuda_args *a, unsigned bits,
     st.max_blocks = a->max_blocks;
     st.decode = a->decode;
     if (bits == 8) {
-        return att_launch<T, HD, att_kvq<T, HD, 8>, att_kvr<HD, 8>,
-                          kvr_dec_kernel<T, HD, 8> >(
-                   t, &st, (float *) work, (cudaStream_t) a->stream);
+        return att_launch<T, HD, att_kvq<T, HD, 8>, att_kvr<HD, 8> >(
+                   t, &st, (float *) work, (cudaStream_t) a->stream,
+                   kvr_dec_kernel<T, HD, 8>);
     }
-    return att_launch<T, HD, att_kvq<T, HD, 4>, att_kvr<HD, 4>,
-                      kvr_dec_kernel<T, HD, 4> >(
-               t, &st, (float *) work, (cudaStream_t) a->stream);
+    return att_launch<T, HD, att_kvq<T, HD, 4>, att_kvr<HD, 4> >(
+               t, &st, (float *) work, (cudaStream_t) a->stream,
+               kvr_dec_kernel<T, HD, 4>);
 }
 
 

@@ -4,8 +4,9 @@
  * kv_cuda.h), so that keys and values go from the q|k|v product to the
  * cache in one kernel and never exist in 16 bits in memory.
  *
- * Plan: one CTA per new token, its warps taking the heads of the fused
- * row in turn.  Lane l holds the RoPE pairs (i, i + D/2) for i = l, l +
+ * Plan: a CTA per new token and KVW_WARPS heads of its fused row, a
+ * warp per head (so that a decode step of one token still spreads over
+ * the GPU).  Lane l holds the RoPE pairs (i, i + D/2) for i = l, l +
  * 32, ...; q heads are rotated and stored as act, k heads rotated and v
  * heads taken as they are, then the warp finds the head's min and max
  * (shuffles), lane 0 stores (lo, step) and every lane its codes.  The
@@ -89,7 +90,8 @@ kvw_kernel(const struct lmd_kv_cuda_args a, const T *qkv, const float *bias,
     slot = pos % a.block_size;
     __syncthreads();
 
-    for (item = warp; item < items; item += KVW_WARPS) {
+    item = blockIdx.y * KVW_WARPS + warp;
+    if (item < items) {
         float     y1[KVW_MAX_PAIRS], y2[KVW_MAX_PAIRS];
         float     mn = INFINITY, mx = -INFINITY, lo, step, inv;
         uint32_t  w, h;
@@ -128,12 +130,12 @@ kvw_kernel(const struct lmd_kv_cuda_args a, const T *qkv, const float *bias,
                 kvw_store(dst + lane + 32 * k, y1[k]);
                 kvw_store(dst + lane + 32 * k + half, y2[k]);
             }
-            continue;
+            return;
         }
         /* a bad table entry must not write outside the cache: the
          * token's k and v are dropped instead (the host checks tables) */
         if (blk >= a.n_blocks) {
-            continue;
+            return;
         }
         for (k = 16; k > 0; k /= 2) {
             mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, k));
@@ -177,7 +179,10 @@ static int
 kvw_launch(const struct lmd_kv_cuda_args *a, const void *qkv,
     const float *bias, void *q_out)
 {
-    pdl_launch(kvw_kernel<T, BITS>, a->n_tokens, KVW_WARPS * 32, 0,
+    dim3  grid(a->n_tokens, (a->n_heads + 2 * a->n_kv_heads + KVW_WARPS - 1)
+                            / KVW_WARPS);
+
+    pdl_launch(kvw_kernel<T, BITS>, grid, KVW_WARPS * 32, 0,
                (cudaStream_t) a->stream, *a, (const T *) qkv, bias,
                (T *) q_out);
     return cudaGetLastError() == cudaSuccess ? 0 : -1;

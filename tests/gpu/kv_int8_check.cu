@@ -40,7 +40,8 @@
  * the llama-2-7b shape (32 heads of 128, MHA) at 4k context, batch 1
  * and 64, per launch (median of 7 runs of 20): the 16-bit cache
  * (cuda_attention), int8 and int4, each against its own floor (its KV
- * bytes over the copy bandwidth).
+ * bytes over the copy bandwidth); and prompt chunks' attention (4 x 512
+ * new tokens after 1536 cached, 32 x 256 new) against 784 TFLOP/s.
  */
 
 #include <algorithm>
@@ -661,26 +662,36 @@ tdec_run(void *arg)
 }
 
 
-/* Decode attention, heads x 128, batch b at context ctx, block 64. */
+/* One step's attention, heads x 128, block 64: b sequences of ctx
+ * positions, the last `fresh` of them new (1: a decode step).  Decode
+ * steps are timed against their floor, the KV bytes over the copy
+ * bandwidth bw; prompt steps against PEAK_TFLOPS. */
+#define PEAK_TFLOPS     784.0
+
 static void
-time_decode(uint32_t heads, uint32_t b, uint32_t ctx, double bw)
+time_step(uint32_t heads, uint32_t b, uint32_t ctx, uint32_t fresh,
+    double bw)
 {
     static const unsigned  widths[] = { 16, 8, 4 };
-    uint32_t               nb = (ctx + 63) / 64, i, j;
+    uint32_t               nb = (ctx + 63) / 64, i, j, T = b * fresh;
     std::vector<uint32_t>  ints;
     uint32_t              *dints;
-    double                 us16 = 0;
+    double                 us16 = 0, flops = 0;
 
     /* tok_seq, tok_pos, seq_start, seq_ctx, table */
-    for (i = 0; i < b; i++) ints.push_back(i);
-    for (i = 0; i < b; i++) ints.push_back(ctx - 1);
-    for (i = 0; i <= b; i++) ints.push_back(i);
+    for (i = 0; i < T; i++) ints.push_back(i / fresh);
+    for (i = 0; i < T; i++) ints.push_back(ctx - fresh + i % fresh);
+    for (i = 0; i <= b; i++) ints.push_back(i * fresh);
     for (i = 0; i < b; i++) ints.push_back(ctx);
     for (i = 0; i < b; i++) {
         for (j = 0; j < nb; j++) {
             ints.push_back(i * nb + j);
         }
     }
+    for (j = 0; j < fresh; j++) {
+        flops += 4.0 * 128 * (ctx - fresh + j + 1);
+    }
+    flops *= (double) b * heads;
     CK(cudaMalloc(&dints, ints.size() * 4));
     CK(cudaMemcpy(dints, ints.data(), ints.size() * 4,
                   cudaMemcpyHostToDevice));
@@ -697,10 +708,10 @@ time_decode(uint32_t heads, uint32_t b, uint32_t ctx, double bw)
         t.bits = w;
         CK(cudaMalloc(&cache, block * b * nb));
         CK(cudaMemset(cache, 0, block * b * nb));
-        CK(cudaMalloc(&t.q, (size_t) b * heads * 128 * 2));
-        CK(cudaMemset(t.q, 0, (size_t) b * heads * 128 * 2));
-        CK(cudaMalloc(&t.out, (size_t) b * heads * 128 * 2));
-        CK(cudaMalloc(&t.work, kv_cuda_work_bytes(b, b, 128)));
+        CK(cudaMalloc(&t.q, (size_t) T * heads * 128 * 2));
+        CK(cudaMemset(t.q, 0, (size_t) T * heads * 128 * 2));
+        CK(cudaMalloc(&t.out, (size_t) T * heads * 128 * 2));
+        CK(cudaMalloc(&t.work, kv_cuda_work_bytes(T, b, 128)));
         t.d.n_heads = t.d.n_kv_heads = heads;
         t.d.head_dim = 128;
         t.d.q_dim = t.d.kv_dim = heads * 128;
@@ -710,16 +721,17 @@ time_decode(uint32_t heads, uint32_t b, uint32_t ctx, double bw)
         t.kv.n_blocks = b * nb;
         t.kv.layer_stride = (uint64_t) 2 * heads * 64 * 128;
         t.kv.block_stride = t.kv.layer_stride;
-        t.st.n_tokens = t.st.n_seqs = b;
-        t.st.max_seq_tokens = 1;
+        t.st.n_tokens = T;
+        t.st.n_seqs = b;
+        t.st.max_seq_tokens = fresh;
         t.st.max_ctx = ctx;
         t.st.max_blocks = nb;
-        t.st.decode = 1;
+        t.st.decode = fresh == 1;
         t.st.tok_seq = dints;
-        t.st.tok_pos = dints + b;
-        t.st.seq_start = dints + 2 * b;
-        t.st.seq_ctx = dints + 3 * b + 1;
-        t.st.block_table = dints + 4 * b + 1;
+        t.st.tok_pos = dints + T;
+        t.st.seq_start = dints + 2 * T;
+        t.st.seq_ctx = dints + 2 * T + b + 1;
+        t.st.block_table = dints + 2 * T + 2 * b + 1;
         t.a.act = 0;
         t.a.n_heads = t.a.n_kv_heads = heads;
         t.a.head_dim = 128;
@@ -729,25 +741,36 @@ time_decode(uint32_t heads, uint32_t b, uint32_t ctx, double bw)
         t.a.run_bytes = run;
         t.a.n_blocks = b * nb;
         t.a.block_size = 64;
-        t.a.n_tokens = t.a.n_seqs = b;
-        t.a.max_seq_tokens = 1;
+        t.a.n_tokens = T;
+        t.a.n_seqs = b;
+        t.a.max_seq_tokens = fresh;
         t.a.max_ctx = ctx;
         t.a.max_blocks = nb;
-        t.a.decode = 1;
+        t.a.decode = fresh == 1;
         t.a.tok_seq = t.st.tok_seq;
         t.a.tok_pos = t.st.tok_pos;
         t.a.seq_start = t.st.seq_start;
         t.a.seq_ctx = t.st.seq_ctx;
         t.a.block_table = t.st.block_table;
         us = time_us(tdec_run, &t);
-        fl = bytes / bw / 1e3;
         if (w == 16) {
             us16 = us;
         }
-        printf("time decode %2u heads batch %3u ctx %5u KV %-4s: %8.1f us, "
-               "floor %7.1f us (%.3f of it), %.2fx the 16-bit cache's "
-               "speed\n", heads, b, ctx, w == 16 ? "f16" : w == 8 ? "int8"
-               : "int4", us, fl, fl / us, us16 / us);
+        if (fresh == 1) {
+            fl = bytes / bw / 1e3;
+            printf("time decode %2u heads batch %3u ctx %5u KV %-4s: "
+                   "%8.1f us, floor %7.1f us (%.3f of it), %.2fx the "
+                   "16-bit cache's speed\n", heads, b, ctx,
+                   w == 16 ? "f16" : w == 8 ? "int8" : "int4", us, fl,
+                   fl / us, us16 / us);
+        } else {
+            printf("time prompt %2u heads %3u x (%4u cached + %4u new) KV "
+                   "%-4s: %8.1f us = %6.1f TFLOP/s (%.3f of %.0f), %.2fx "
+                   "the 16-bit cache's speed\n", heads, b, ctx - fresh,
+                   fresh, w == 16 ? "f16" : w == 8 ? "int8" : "int4", us,
+                   flops / us / 1e6, flops / us / 1e6 / PEAK_TFLOPS,
+                   PEAK_TFLOPS, us16 / us);
+        }
         CK(cudaFree(cache));
         CK(cudaFree(t.q));
         CK(cudaFree(t.out));
@@ -765,7 +788,7 @@ main(int argc, char **argv)
 
     if (argc > 1 && strcmp(argv[1], "-t") == 0) {
         /* one timing, nothing else (for a profiler) */
-        time_decode(32, 64, 4096, copy_gbs());
+        time_step(32, 64, 4096, 1, copy_gbs());
         return 0;
     }
     for (act = 0; act < 2; act++) {
@@ -797,8 +820,10 @@ main(int argc, char **argv)
     }
     double  bw = copy_gbs();
     printf("copy %.0f GB/s\n", bw);
-    time_decode(32, 1, 4096, bw);
-    time_decode(32, 64, 4096, bw);
-    time_decode(32, 64, 1024, bw);
+    time_step(32, 1, 4096, 1, bw);
+    time_step(32, 64, 4096, 1, bw);
+    time_step(32, 64, 1024, 1, bw);
+    time_step(32, 4, 2048, 512, bw);    /* long cached prefixes */
+    time_step(32, 32, 256, 256, bw);    /* one 8192-token chunk */
     return fails != 0;
 }
