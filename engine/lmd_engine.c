@@ -488,17 +488,26 @@ lmd_engine_serve(struct lmd_engine *e)
 }
 
 
+/* Models load one at a time (open, memory report, pool): a model's
+ * report then counts the pools of those loaded before it, where two
+ * models on one GPU would otherwise both size theirs from the same free
+ * memory and the second would not fit. */
+static pthread_mutex_t  lmd_engine_load_lock = PTHREAD_MUTEX_INITIALIZER;
+
+
 static void *
 lmd_engine_main(void *arg)
 {
     struct lmd_engine            *e = arg;
     const struct lmd_engine_ops  *ops = &e->module->ops.engine;
     char                          err[LMD_MODULE_ERR_LEN];
+    int                           rc;
 
     err[0] = '\0';
-    if (ops->open(e->host, &e->params, &e->engine, err, sizeof(err))
-        != LMD_MODULE_OK)
-    {
+    pthread_mutex_lock(&lmd_engine_load_lock);
+    rc = ops->open(e->host, &e->params, &e->engine, err, sizeof(err));
+    if (rc != LMD_MODULE_OK) {
+        pthread_mutex_unlock(&lmd_engine_load_lock);
         pthread_mutex_lock(&e->lock);
         snprintf(e->err, sizeof(e->err), "%s",
                  err[0] ? err : "the engine did not say why");
@@ -509,7 +518,9 @@ lmd_engine_main(void *arg)
     }
 
     err[0] = '\0';
-    if (lmd_engine_setup(e, err, sizeof(err)) != LMD_OK) {
+    rc = lmd_engine_setup(e, err, sizeof(err));
+    pthread_mutex_unlock(&lmd_engine_load_lock);
+    if (rc != LMD_OK) {
         lmd_engine_teardown(e);
         ops->close(e->engine);
         e->engine = NULL;

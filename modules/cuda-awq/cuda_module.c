@@ -246,7 +246,8 @@ LMD_MODULE_EXPORT const struct lmd_module lmd_module = {
     .name = "cuda-awq",
     .kind = LMD_MODULE_ENGINE,
     .description = "cuda-awq engine: f16/bf16 weights through cuBLAS, AWQ "
-                   "W4A16 kernels, paged f16/bf16 (or int8-kv) KV cache on NVIDIA GPUs",
+                   "W4A16 kernels, paged f16/bf16 (or int8-kv) KV cache "
+                   "on NVIDIA GPUs",
     .ops.engine = {
         .probe = cuda_probe,
         .open = cuda_open,

@@ -8,7 +8,7 @@
  * source that copies a tile's codes and (lo, step) pairs -- 0.53 (int8)
  * or 0.28 (int4) of the 16-bit tile's bytes at head_dim 128 -- and, once
  * they have landed, dequantizes them into act rows in shared memory
- * (kva_deq: bf16 in f32, f16 in half2 arithmetic).  So every number
+ * (kvr_p: bf16 in f32, f16 in half2 arithmetic).  So every number
  * attention uses is the cache's dequantized value in act, and no 16-bit
  * copy of the cache exists outside the CTA's one tile.  Decode steps'
  * warps each read their own 16 positions of a tile, and convert just
@@ -33,79 +33,77 @@
 
 /* --------------------------------------------------- tensor-core path */
 
-/* q as f32 from byte `b` of w (a code of 8 bits): 2^23 + q built by
- * byte permutation, minus 2^23 -- exact, and cheaper than a convert. */
-static __device__ __forceinline__ float
-kva_code(uint32_t w, uint32_t b)
-{
-    return __int_as_float(__byte_perm(w, 0x4b000000u, 0x7440u | b))
-           - 8388608.0f;
-}
+/* Codes to numbers, two at a time.  A byte permutation makes the f16
+ * pair (1024 + q0, 1024 + q1) from two codes (0x6400 | q is 1024 + q);
+ * kvr_p<T>::num turns it into the act pair lo + q step of the two
+ * positions' (lo, step): f16 in half2 arithmetic (minus 1024, one fma
+ * with (lo, step) rounded to f16: 2^-12 of 255 steps (int8) more error
+ * than one rounding), bf16 in f32 with one rounding. */
+#define KVA_1024        0x64646464u
 
-
-/* Codes to act numbers lo + q step, four at a time (the bytes of w,
- * byte 0 first) into two words of packed act pairs.  bf16: f32
- * arithmetic, one rounding.  f16: half2 arithmetic -- 0x6400 | q is the
- * f16 1024 + q, so one byte permutation makes two exact codes, one
- * subtraction q, and one fma with (step, lo) rounded to f16 the number:
- * 1.75 instructions a number instead of 3.5, for at most 2^-12 of
- * 255 step (int8) more error than one rounding. */
 template <typename T>
-struct kva_deq {
-    float  lo, step;
-
-    __device__ __forceinline__ kva_deq(float l, float s) : lo(l), step(s) {}
+struct kvr_p {
+    float  lo0, st0, lo1, st1;
 
     __device__ __forceinline__ void
-    four(uint32_t w, uint32_t *r) const
+    set(uint2 a, uint2 b)
     {
-        r[0] = att_t<T>::pack(fmaf(kva_code(w, 0), step, lo),
-                              fmaf(kva_code(w, 1), step, lo));
-        r[1] = att_t<T>::pack(fmaf(kva_code(w, 2), step, lo),
-                              fmaf(kva_code(w, 3), step, lo));
+        lo0 = __uint_as_float(a.x);
+        st0 = __uint_as_float(a.y);
+        lo1 = __uint_as_float(b.x);
+        st1 = __uint_as_float(b.y);
+    }
+
+    __device__ __forceinline__ uint32_t
+    num(uint32_t w) const
+    {
+        return att_t<T>::pack(fmaf((float) (w & 0xffu), st0, lo0),
+                              fmaf((float) ((w >> 16) & 0xffu), st1, lo1));
     }
 };
 
 template <>
-struct kva_deq<__half> {
-    __half2  lo, step;
-
-    __device__ __forceinline__ kva_deq(float l, float s)
-        : lo(__float2half2_rn(l)), step(__float2half2_rn(s)) {}
-
-    static __device__ __forceinline__ __half2
-    h2(uint32_t u)
-    {
-        return *reinterpret_cast<__half2 *>(&u);
-    }
+struct kvr_p<__half> {
+    __half2  lo, st;
 
     __device__ __forceinline__ void
-    four(uint32_t w, uint32_t *r) const
+    set(uint2 a, uint2 b)
     {
-        const __half2  k1024 = h2(0x64006400u);
-        __half2        a, b;
+        lo = __floats2half2_rn(__uint_as_float(a.x), __uint_as_float(b.x));
+        st = __floats2half2_rn(__uint_as_float(a.y), __uint_as_float(b.y));
+    }
 
-        a = __hfma2(__hsub2(h2(__byte_perm(w, 0x64646464u, 0x4140u)),
-                            k1024), step, lo);
-        b = __hfma2(__hsub2(h2(__byte_perm(w, 0x64646464u, 0x4342u)),
-                            k1024), step, lo);
-        r[0] = *reinterpret_cast<uint32_t *>(&a);
-        r[1] = *reinterpret_cast<uint32_t *>(&b);
+    __device__ __forceinline__ uint32_t
+    num(uint32_t w) const
+    {
+        __half2  h = __hfma2(__hsub2(*reinterpret_cast<__half2 *>(&w),
+                                     __float2half2_rn(1024.0f)), st, lo);
+
+        return *reinterpret_cast<uint32_t *>(&h);
     }
 };
 
 
-/* Eight codes (the bytes of w0 then w1) as one 16-byte chunk of act at
- * shared dst. */
+/* Codes s0 and s1 of the eight bytes of (w0, w1) (0..3 w0's, 4..7
+ * w1's) as the f16 pair (1024 + q0, 1024 + q1). */
+static __device__ __forceinline__ uint32_t
+kvr_pair(uint32_t w0, uint32_t w1, uint32_t s0, uint32_t s1)
+{
+    return __byte_perm(__byte_perm(w0, w1, s0 | (s1 << 4)), KVA_1024,
+                       0x4140u);
+}
+
+
+/* Eight codes (the bytes of w0 then w1) of one position as one 16-byte
+ * chunk of act at shared dst. */
 template <typename T>
 static __device__ __forceinline__ void
-kva_chunk(uint32_t dst, uint32_t w0, uint32_t w1, const kva_deq<T> &dq)
+kva_chunk(uint32_t dst, uint32_t w0, uint32_t w1, const kvr_p<T> &p)
 {
-    uint32_t  r[4];
-
-    dq.four(w0, r);
-    dq.four(w1, r + 2);
-    ptx_sts128(dst, r[0], r[1], r[2], r[3]);
+    ptx_sts128(dst, p.num(__byte_perm(w0, KVA_1024, 0x4140u)),
+               p.num(__byte_perm(w0, KVA_1024, 0x4342u)),
+               p.num(__byte_perm(w1, KVA_1024, 0x4140u)),
+               p.num(__byte_perm(w1, KVA_1024, 0x4342u)));
 }
 
 
@@ -181,7 +179,9 @@ struct att_kvq {
             ls = ptx_lds64(src + row * 8);
             b = ptx_lds128(src + PB + row * RB + c * 16);
 
-            kva_deq<T>  dq(__uint_as_float(ls.x), __uint_as_float(ls.y));
+            kvr_p<T>    dq;
+
+            dq.set(ls, ls);
 
             if (BITS == 8) {
                 /* 8 items a row (head_dim 128): the upper four store
@@ -296,61 +296,6 @@ struct att_kvr {
 };
 
 
-/* (step, lo) of the two numbers of a pair, and the pair's act bits from
- * w = the f16 pair (1024 + q0, 1024 + q1). */
-template <typename T>
-struct kvr_p {
-    float  lo0, st0, lo1, st1;
-
-    __device__ __forceinline__ void
-    set(uint2 a, uint2 b)
-    {
-        lo0 = __uint_as_float(a.x);
-        st0 = __uint_as_float(a.y);
-        lo1 = __uint_as_float(b.x);
-        st1 = __uint_as_float(b.y);
-    }
-
-    __device__ __forceinline__ uint32_t
-    num(uint32_t w) const
-    {
-        return att_t<T>::pack(fmaf((float) (w & 0xffu), st0, lo0),
-                              fmaf((float) ((w >> 16) & 0xffu), st1, lo1));
-    }
-};
-
-template <>
-struct kvr_p<__half> {
-    __half2  lo, st;
-
-    __device__ __forceinline__ void
-    set(uint2 a, uint2 b)
-    {
-        lo = __floats2half2_rn(__uint_as_float(a.x), __uint_as_float(b.x));
-        st = __floats2half2_rn(__uint_as_float(a.y), __uint_as_float(b.y));
-    }
-
-    __device__ __forceinline__ uint32_t
-    num(uint32_t w) const
-    {
-        __half2  h = __hfma2(__hsub2(*reinterpret_cast<__half2 *>(&w),
-                                     __float2half2_rn(1024.0f)), st, lo);
-
-        return *reinterpret_cast<uint32_t *>(&h);
-    }
-};
-
-
-/* The pair of bytes b (of w0) and b (of w1), or bytes b and b + 1 of
- * one word (w0 == w1, b even), as the f16 pair (1024 + q0, 1024 + q1). */
-static __device__ __forceinline__ uint32_t
-kvr_pair(uint32_t w0, uint32_t w1, uint32_t s0, uint32_t s1)
-{
-    return __byte_perm(__byte_perm(w0, w1, s0 | (s1 << 4)), 0x64646464u,
-                       0x4140u);
-}
-
-
 /* One warp's 16 keys (from k0) of a tile in registers: S, the softmax,
  * then O += P V (see above). */
 template <typename T, int HD, int BITS>
@@ -381,8 +326,8 @@ kvr_tile(const struct att_args &a, const uint32_t *qf, uint32_t ks,
 #pragma unroll
             for (uint32_t h = 0; h < (BITS == 8 ? 1u : 2u); h++) {
                 uint32_t  wh = BITS == 8 ? w : (w >> (4 * h)) & 0x0f0f0f0fu;
-                uint32_t  b0 = pk.num(kvr_pair(wh, wh, 0, 1));
-                uint32_t  b1 = pk.num(kvr_pair(wh, wh, 2, 3));
+                uint32_t  b0 = pk.num(__byte_perm(wh, KVA_1024, 0x4140u));
+                uint32_t  b1 = pk.num(__byte_perm(wh, KVA_1024, 0x4342u));
 
                 att_t<T>::mma(s[j], qf + (kk + h * KW) * 4, b0, b1);
             }
@@ -486,7 +431,6 @@ kvr_tile_f16(const struct att_args &a, const uint32_t *qf, const float *qsum,
     constexpr uint32_t  KW = BITS == 8 ? HD / 16 : HD / 32;
     constexpr uint32_t  VW = BITS == 8 ? HD / 32 : HD / 64;
     constexpr uint32_t  H = BITS == 8 ? 1 : 2;
-    const uint32_t      k1024 = 0x64646464u;
     uint32_t            lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
     uint32_t            j, kk, q, e, h, key, pa[4];
     float               s[2][4], mold[2] = { m[0], m[1] };
@@ -504,8 +448,8 @@ kvr_tile_f16(const struct att_args &a, const uint32_t *qf, const float *qsum,
                 uint32_t  wh = BITS == 8 ? w : (w >> (4 * h)) & 0x0f0f0f0fu;
 
                 ptx_mma_f16(s[j], qf + (kk + h * KW) * 4,
-                            __byte_perm(wh, k1024, 0x4140u),
-                            __byte_perm(wh, k1024, 0x4342u));
+                            __byte_perm(wh, KVA_1024, 0x4140u),
+                            __byte_perm(wh, KVA_1024, 0x4342u));
             }
         }
     }
@@ -579,8 +523,8 @@ kvr_tile_f16(const struct att_args &a, const uint32_t *qf, const float *qsum,
                 uint32_t  sel = e % 2 == 0 ? 0x4140u : 0x4342u;
 
                 ptx_mma_f16(o[4 * (q + h * VW) + e], pa,
-                            __byte_perm(e < 2 ? i01 : i23, k1024, sel),
-                            __byte_perm(e < 2 ? j01 : j23, k1024, sel));
+                            __byte_perm(e < 2 ? i01 : i23, KVA_1024, sel),
+                            __byte_perm(e < 2 ? j01 : j23, KVA_1024, sel));
             }
         }
     }

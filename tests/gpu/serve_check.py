@@ -2,8 +2,8 @@
 cuda-awq engine over HTTP, checked against the cpu engine and against
 itself (run on a GPU machine by tests/gpu/all.sh, part "daemon").
 
-One lmd serves the model twice: "cpu" (engine cpu, f32) and "cuda"
-(engine cuda-awq, f16 weights).  Checks, each printed with ok / FAIL:
+One lmd serves the model three times: "cpu" (engine cpu, f32), "cuda"
+(engine cuda-awq, f16 weights) and "cuda8" (the same, int8 KV cache).  Checks, each printed with ok / FAIL:
 
   greedy     /v1/completions at temperature 0, streamed from "cuda"
              (tokens picked on the GPU): the text equals the cpu
@@ -24,6 +24,12 @@ One lmd serves the model twice: "cpu" (engine cpu, f32) and "cuda"
              generation stops short of the 400 tokens
              (lmd_generation_tokens_total) and lmd_requests_running in
              /metrics returns to 0 within 5 s.
+  kv int8    a third model, "cuda8", the same with kv_cache {codec:
+             int8} (the int8-kv module's CUDA backend): its greedy
+             streamed text equals the cpu engine's up to the first
+             position where the cpu's top-1 / top-2 gap is under 0.1
+             (int8's own bound, test_model_stories), and /metrics gives
+             it a KV pool.
   stream     every streamed answer ends with data: [DONE] and the
              daemon still answers /v1/models at the end.
 
@@ -124,18 +130,23 @@ models:
     engine: %s
     weights: f16
     prefix_cache: false
-""" % (PORT, os.getcwd(), model, model, ENGINE))
+  - name: cuda8
+    path: %s
+    engine: %s
+    weights: f16
+    kv_cache: { codec: int8 }
+""" % (PORT, os.getcwd(), model, model, ENGINE, model, ENGINE))
     p = subprocess.Popen(["objs/lmd", "-c", conf, "-p", os.getcwd()])
     ready = set()
     for _ in range(240):
-        for m in ("cpu", "cuda"):
+        for m in ("cpu", "cuda", "cuda8"):
             try:
                 post("/v1/completions", dict(model=m, prompt="Hi",
                                              max_tokens=1))
                 ready.add(m)
             except (ConnectionError, socket.error, RuntimeError):
                 pass
-        if len(ready) == 2:
+        if len(ready) == 3:
             return p
         if p.poll() is not None:
             break
@@ -174,6 +185,33 @@ def check_greedy():
         host = complete("cuda", prompt, temperature=0, logprobs=1)["text"]
         say("device=host", host == got, "%-40r greedy," % prompt)
     say("greedy", compared >= 60, "%d tokens compared in all," % compared)
+
+
+def check_kv_int8():
+    compared = 0
+    for prompt in PROMPTS:
+        ref = complete("cpu", prompt, temperature=0, logprobs=2)
+        toks = ref["logprobs"]["tokens"]
+        k = len(toks)
+        for i, top in enumerate(ref["logprobs"]["top_logprobs"]):
+            lps = sorted(top.values(), reverse=True)
+            if len(lps) > 1 and lps[0] - lps[1] < 0.1:
+                k = i
+                break
+        want = "".join(toks[:k])
+        got, done = stream_text(dict(model="cuda8", prompt=prompt,
+                                     temperature=0, max_tokens=48))
+        compared += k
+        say("kv int8", got.startswith(want) and done,
+            "%-40r %2d of %2d tokens equal to the cpu's," % (prompt, k,
+                                                            len(toks)))
+    st, data = get("/metrics")
+    blocks = [line for line in data.splitlines()
+              if line.startswith("lmd_kv_blocks_total{")
+              and 'model="cuda8"' in line]
+    say("kv int8", len(blocks) == 1 and float(blocks[0].split()[-1]) > 0,
+        "%d tokens compared; %s," % (compared,
+                                     blocks[0] if blocks else "no pool"))
 
 
 def check_penalties():
@@ -252,6 +290,7 @@ def main():
     p = start(shared)
     try:
         check_greedy()
+        check_kv_int8()
         check_penalties()
         check_seeded()
         check_bias()
