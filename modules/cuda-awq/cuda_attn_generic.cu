@@ -15,6 +15,7 @@
  */
 
 #include "cuda_kernels.h"
+#include "cuda_act.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -23,34 +24,6 @@
 
 #define GEN_WARPS       4
 #define GEN_MAX_DIMS    8           /* head_dim / 32, rounded up */
-
-
-static __device__ __forceinline__ float
-gen_load(const __half *p)
-{
-    return __half2float(*p);
-}
-
-
-static __device__ __forceinline__ float
-gen_load(const __nv_bfloat16 *p)
-{
-    return __bfloat162float(*p);
-}
-
-
-static __device__ __forceinline__ void
-gen_store(__half *p, float v)
-{
-    *p = __float2half_rn(v);
-}
-
-
-static __device__ __forceinline__ void
-gen_store(__nv_bfloat16 *p, float v)
-{
-    *p = __float2bfloat16_rn(v);
-}
 
 
 template <typename T>
@@ -84,7 +57,7 @@ gen_attention_kernel(const T *q, const T *cache, struct cuda_kv kv,
 
     row = q + (size_t) t * n_heads * hd + (size_t) h * hd;
     for (d = lane; d < hd; d += 32) {
-        qs[d] = gen_load(row + d) * scale;
+        qs[d] = act_f32(row[d]) * scale;
     }
     for (i = 0; i < GEN_MAX_DIMS; i++) {
         acc[i] = 0.0f;
@@ -100,7 +73,7 @@ gen_attention_kernel(const T *q, const T *cache, struct cuda_kv kv,
             krow = cache + vrow;
             s = 0.0f;
             for (d = 0; d < hd; d++) {
-                s = fmaf(qs[d], gen_load(krow + d), s);
+                s = fmaf(qs[d], act_f32(krow[d]), s);
             }
         }
         cm = s;
@@ -123,14 +96,13 @@ gen_attention_kernel(const T *q, const T *cache, struct cuda_kv kv,
             wj = __shfl_sync(0xffffffffu, w, j);
             row = cache + __shfl_sync(0xffffffffu, vrow, j) + v_off;
             for (i = 0, d = lane; d < hd; i++, d += 32) {
-                acc[i] = fmaf(wj, gen_load(row + d), acc[i]);
+                acc[i] = fmaf(wj, act_f32(row[d]), acc[i]);
             }
         }
     }
 
     for (i = 0, d = lane; d < hd; i++, d += 32) {
-        gen_store(out + (size_t) t * n_heads * hd + (size_t) h * hd + d,
-                  acc[i] / l);
+        out[((size_t) t * n_heads + h) * hd + d] = act_round<T>(acc[i] / l);
     }
 }
 

@@ -30,6 +30,7 @@
  */
 
 #include "cuda_kernels.h"
+#include "cuda_act.cuh"
 #include "cuda_pdl.cuh"
 #include "cuda_rope.cuh"
 
@@ -50,38 +51,6 @@ struct alignas(sizeof(E) * N) ops_vec {
 };
 
 
-static __device__ __forceinline__ float
-ops_f32(__half h)
-{
-    return __half2float(h);
-}
-
-
-static __device__ __forceinline__ float
-ops_f32(__nv_bfloat16 h)
-{
-    return __bfloat162float(h);
-}
-
-
-template <typename T>
-static __device__ __forceinline__ T ops_round(float f);
-
-template <>
-__device__ __forceinline__ __half
-ops_round<__half>(float f)
-{
-    return __float2half_rn(f);
-}
-
-template <>
-__device__ __forceinline__ __nv_bfloat16
-ops_round<__nv_bfloat16>(float f)
-{
-    return __float2bfloat16_rn(f);
-}
-
-
 /* f[0 .. N-1] = p[0 .. N-1] as f32; p aligned to N * 2 bytes. */
 template <typename T, int N>
 static __device__ __forceinline__ void
@@ -91,7 +60,7 @@ ops_ld_act(const T *p, float *f)
 
 #pragma unroll
     for (int k = 0; k < N; k++) {
-        f[k] = ops_f32(v.e[k]);
+        f[k] = act_f32(v.e[k]);
     }
 }
 
@@ -105,7 +74,7 @@ ops_st_act(T *p, const float *f)
 
 #pragma unroll
     for (int k = 0; k < N; k++) {
-        v.e[k] = ops_round<T>(f[k]);
+        v.e[k] = act_round<T>(f[k]);
     }
     *reinterpret_cast<ops_vec<N, T> *>(p) = v;
 }

@@ -20,6 +20,7 @@
  */
 
 #include "kv_cuda.h"
+#include "cuda_act.cuh"
 #include "cuda_att_core.cuh"
 
 #include <type_traits>
@@ -740,7 +741,7 @@ kva_gen_kernel(const struct lmd_kv_cuda_args a, const T *q, T *out)
     v_off = (size_t) a.n_kv_heads * a.run_bytes;
 
     for (d = lane; d < hd; d += 32) {
-        qs[d] = (float) q[((size_t) t * a.n_heads + h) * hd + d]
+        qs[d] = act_f32(q[((size_t) t * a.n_heads + h) * hd + d])
                 * a.att_scale;
     }
     for (i = 0; i < KVA_GEN_DIMS; i++) {
@@ -797,7 +798,7 @@ kva_gen_kernel(const struct lmd_kv_cuda_args a, const T *q, T *out)
     }
 
     for (i = 0, d = lane; d < hd; i++, d += 32) {
-        out[((size_t) t * a.n_heads + h) * hd + d] = (T) (acc[i] / l);
+        out[((size_t) t * a.n_heads + h) * hd + d] = act_round<T>(acc[i] / l);
     }
 }
 

@@ -17,6 +17,7 @@
  */
 
 #include "kv_cuda.h"
+#include "cuda_act.cuh"
 #include "cuda_pdl.cuh"
 #include "cuda_rope.cuh"
 
@@ -27,34 +28,6 @@
 
 #define KVW_WARPS       4
 #define KVW_MAX_PAIRS   4           /* head_dim <= 256 */
-
-
-static __device__ __forceinline__ float
-kvw_f32(__half h)
-{
-    return __half2float(h);
-}
-
-
-static __device__ __forceinline__ float
-kvw_f32(__nv_bfloat16 h)
-{
-    return __bfloat162float(h);
-}
-
-
-static __device__ __forceinline__ void
-kvw_store(__half *p, float v)
-{
-    *p = __float2half_rn(v);
-}
-
-
-static __device__ __forceinline__ void
-kvw_store(__nv_bfloat16 *p, float v)
-{
-    *p = __float2bfloat16_rn(v);
-}
 
 
 static __device__ __forceinline__ unsigned
@@ -107,8 +80,8 @@ kvw_kernel(const struct lmd_kv_cuda_args a, const T *qkv, const float *bias,
             if (i >= half) {
                 break;
             }
-            x1 = kvw_f32(row[i]);
-            x2 = kvw_f32(row[i + half]);
+            x1 = act_f32(row[i]);
+            x2 = act_f32(row[i + half]);
             if (bias != NULL) {
                 x1 = __fadd_rn(x1, bias[(size_t) item * hd + i]);
                 x2 = __fadd_rn(x2, bias[(size_t) item * hd + i + half]);
@@ -127,8 +100,8 @@ kvw_kernel(const struct lmd_kv_cuda_args a, const T *qkv, const float *bias,
             T  *dst = q_out + ((size_t) t * a.n_heads + item) * hd;
 
             for (k = 0; k < KVW_MAX_PAIRS && lane + 32 * k < half; k++) {
-                kvw_store(dst + lane + 32 * k, y1[k]);
-                kvw_store(dst + lane + 32 * k + half, y2[k]);
+                dst[lane + 32 * k] = act_round<T>(y1[k]);
+                dst[lane + 32 * k + half] = act_round<T>(y2[k]);
             }
             return;
         }

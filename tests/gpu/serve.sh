@@ -7,7 +7,8 @@
 # Usage: sh tests/gpu/serve.sh SHAPE [REQUESTS]   (e.g. llama-2-7b 1000)
 # Needs objs/lmd and modules/lmd_engine_cuda_awq.so built; LMD_SHARED
 # (default ../shared) holds models/shapes and fixtures/tokenizers;
-# LMD_MAX_BATCH (default 256) is the scheduler's max_batch_size.
+# LMD_MAX_BATCH (default 256) is the scheduler's max_batch_size and
+# LMD_KV_CODEC (default auto) the KV cache's codec (int8, int4).
 # Prints lmd bench's JSON report.
 set -e
 cd "$(dirname -- "$0")/../.."
@@ -37,6 +38,7 @@ models:
     load_format: dummy
     kv_cache:
       cache_max_entry_count: 0.9
+      codec: ${LMD_KV_CODEC:-auto}
     scheduler:
       max_batch_size: ${LMD_MAX_BATCH:-256}
       max_batched_tokens: 8192
