@@ -5,6 +5,12 @@
  * not in the middle of a request, and modules cannot see each other's
  * symbols.  Each refusal is one sentence that names the file and the fact
  * (both ABI versions, both signatures, the kind found and wanted).
+ *
+ * RTLD_NODELETE: a closed module stays mapped.  The modules built with
+ * CUDA (cuda-awq, int8-kv) bring the CUDA runtime and libstdc++, which
+ * keep allocations of their own (exception pools) that unmapping them
+ * would leave behind; a reload that replaces a module's file still
+ * loads the new file (another inode) beside the old.
  */
 
 #include "lmd_core.h"
@@ -78,7 +84,7 @@ lmd_module_open(const char *dir, const char *file, int kind, char *err,
         return NULL;
     }
 
-    dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (dl == NULL) {
         snprintf(err, errlen, "cannot load module: %s", dlerror());
         return NULL;
