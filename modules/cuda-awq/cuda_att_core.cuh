@@ -18,15 +18,14 @@
  *           base + ATT_BN - 1; those outside p.lo .. p.hi zero, their
  *           blocks never looked up) into the stage at shared address
  *           `stage`, every thread of the CTA taking part;
- *   tiles<WARP>(stage, fixed, row0, ks, vs)
+ *   tiles(stage, fixed, ks, vs)
  *           called by every thread once the stage has landed and the
  *           CTA is past its previous tile: sets ks and vs to the tile's
  *           keys and values as ATT_BN swizzled act rows of HD (att_off),
  *           converting them into `fixed` first if they are not that
- *           already -- all ATT_BN rows by the CTA, which it then
- *           synchronizes, or with WARP only the 16 rows from row0 that
- *           the calling warp reads (the decode kernel's split of a
- *           tile), by that warp alone.
+ *           already (and then synchronizing the CTA).  A source that
+ *           only serves its own decode kernel (which reads the stage
+ *           itself) returns the stage's addresses.
  *
  * Run addresses: the run of (block b, layer l, keys 0 / values 1 w, KV
  * head h) starts at cache + b * block_bytes + ((l * 2 + w) * n_kv_heads
@@ -222,10 +221,10 @@ att_kv_start(const struct att_args &a, const struct att_pipe &p)
  * every warp to be done with tile it - 1, then issues tile
  * it + KV::STAGES - 1 into that stage, and has the source make the
  * tile's act rows (ks, vs). */
-template <class KV, bool WARP>
+template <class KV>
 static __device__ __forceinline__ void
 att_kv_next(const struct att_args &a, const struct att_pipe &p,
-    uint32_t it, uint32_t row0, uint32_t *ks, uint32_t *vs)
+    uint32_t it, uint32_t *ks, uint32_t *vs)
 {
     uint32_t  j = (it - p.t0 + KV::STAGES - 1) % KV::STAGES;
 
@@ -236,8 +235,8 @@ att_kv_next(const struct att_args &a, const struct att_pipe &p,
                  p.st0 + j * KV::STAGE);
     }
     ptx_commit();
-    KV::template tiles<WARP>(p.st0 + ((it - p.t0) % KV::STAGES) * KV::STAGE,
-                             p.fixed, row0, ks, vs);
+    KV::tiles(p.st0 + ((it - p.t0) % KV::STAGES) * KV::STAGE, p.fixed, ks,
+              vs);
 }
 
 
@@ -422,7 +421,7 @@ att_kernel(const struct att_args a)
     rp[1] = first + (r0 + min(warp * 16 + g + 8, n_rows - 1)) / G;
 
     for (it = pipe.t0; it < pipe.t1; it++) {
-        att_kv_next<KV, false>(a, pipe, it, 0, &ks, &vs);
+        att_kv_next<KV>(a, pipe, it, &ks, &vs);
         if (busy) {
             att_tile<T, HD, ATT_BN / 8, false>(a, qs, NULL, ks, vs,
                                                warp * 16, 0,
@@ -592,7 +591,7 @@ att_dec_kernel(const struct att_args a)
     rp[1] = first + min(g + 8, n_rows - 1) / G;
 
     for (it = pipe.t0; it < pipe.t1; it++) {
-        att_kv_next<KV, true>(a, pipe, it, warp * 16, &ks, &vs);
+        att_kv_next<KV>(a, pipe, it, &ks, &vs);
         if (it == pipe.t0) {
             /* the queries landed with the first tile: into registers,
              * where every tile's S = Q K^T takes them from */

@@ -76,13 +76,10 @@ struct att_kv16 {
         }
     }
 
-    template <bool WARP>
     static __device__ __forceinline__ void
-    tiles(uint32_t stage, uint32_t fixed, uint32_t row0, uint32_t *ks,
-        uint32_t *vs)
+    tiles(uint32_t stage, uint32_t fixed, uint32_t *ks, uint32_t *vs)
     {
         (void) fixed;
-        (void) row0;
         *ks = stage;
         *vs = stage + TILE;
     }

@@ -8,11 +8,10 @@
  * source that copies a tile's codes and (lo, step) pairs -- 0.53 (int8)
  * or 0.28 (int4) of the 16-bit tile's bytes at head_dim 128 -- and, once
  * they have landed, dequantizes them into act rows in shared memory
- * (kvr_p: bf16 in f32, f16 in half2 arithmetic).  So every number
- * attention uses is the cache's dequantized value in act, and no 16-bit
- * copy of the cache exists outside the CTA's one tile.  Decode steps'
- * warps each read their own 16 positions of a tile, and convert just
- * those, synchronizing only themselves.
+ * (kvr_p: bf16 in f32, f16 in half2 arithmetic), for prompt chunks and
+ * mixed steps.  Decode steps take kvr_dec_kernel, which builds its mma
+ * operands from the codes in registers (below, "decode, in registers").
+ * No 16-bit copy of the cache exists outside a CTA's one tile.
  *
  * The generic path (any even head_dim up to 256: stories260K's 8) is one
  * warp per (new token, query head), as the engine's cuda_attn_generic.cu,
@@ -153,27 +152,22 @@ struct att_kvq {
         }
     }
 
-    template <bool WARP>
     static __device__ __forceinline__ void
-    tiles(uint32_t stage, uint32_t fixed, uint32_t row0, uint32_t *ks,
-        uint32_t *vs)
+    tiles(uint32_t stage, uint32_t fixed, uint32_t *ks, uint32_t *vs)
     {
         /* a thread takes 16 code bytes of a row: int8 two chunks of act,
          * int4 four (dims j.. from the low nibbles, j + HD/2.. from the
          * high ones) */
         constexpr uint32_t  PER_ROW = RB / 16;
-        constexpr uint32_t  ROWS = WARP ? 16 : ATT_BN;
         uint32_t            i, w, j, row, c, src, dst;
         uint2               ls;
         uint4               b;
 
 #pragma unroll 2
-        for (i = WARP ? threadIdx.x % 32 : threadIdx.x;
-             i < 2 * ROWS * PER_ROW; i += WARP ? 32 : ATT_THREADS)
-        {
-            w = i / (ROWS * PER_ROW);
-            j = i % (ROWS * PER_ROW);
-            row = (WARP ? row0 : 0) + j / PER_ROW;
+        for (i = threadIdx.x; i < 2 * ATT_BN * PER_ROW; i += ATT_THREADS) {
+            w = i / (ATT_BN * PER_ROW);
+            j = i % (ATT_BN * PER_ROW);
+            row = j / PER_ROW;
             c = j % PER_ROW;
             src = stage + w * HALF;
             dst = fixed + w * TILE;
@@ -183,7 +177,6 @@ struct att_kvq {
             kvr_p<T>    dq;
 
             dq.set(ls, ls);
-
             if (BITS == 8) {
                 /* 8 items a row (head_dim 128): the upper four store
                  * their odd chunk first, so that a quarter warp's stores
@@ -207,11 +200,7 @@ struct att_kvq {
                              (b.z >> 4) & m, (b.w >> 4) & m, dq);
             }
         }
-        if (WARP) {
-            __syncwarp();
-        } else {
-            __syncthreads();
-        }
+        __syncthreads();
         *ks = fixed;
         *vs = fixed + TILE;
     }
@@ -284,13 +273,10 @@ struct att_kvr {
         }
     }
 
-    template <bool WARP>
     static __device__ __forceinline__ void
-    tiles(uint32_t stage, uint32_t fixed, uint32_t row0, uint32_t *ks,
-        uint32_t *vs)
+    tiles(uint32_t stage, uint32_t fixed, uint32_t *ks, uint32_t *vs)
     {
         (void) fixed;
-        (void) row0;
         *ks = stage;
         *vs = stage + HALF;
     }
@@ -572,7 +558,7 @@ kvr_dec_kernel(const struct att_args a)
     rp[1] = first + min(g + 8, n_rows - 1) / G;
 
     for (it = pipe.t0; it < pipe.t1; it++) {
-        att_kv_next<KV, true>(a, pipe, it, warp * 16, &ks, &vs);
+        att_kv_next<KV>(a, pipe, it, &ks, &vs);
         if (it == pipe.t0) {
             /* the queries, in the k order of kvr_tile: dims 16 kk + 4c
              * .. + 3 of rows g and g + 8 */
