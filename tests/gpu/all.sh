@@ -62,6 +62,7 @@ for part in "$@"; do
         # not fit a 16-bit cache next to the f16 weights on one H200, so
         # that cache runs 48 (as do the codecs, to compare)
         echo "== KV codecs: llama-2-7b decode at 4k context"
+        kvout=$(mktemp)
         for kv in 16 int8 int4; do
             opt=
             [ $kv = 16 ] || opt="--kv-cache $kv"
@@ -70,9 +71,13 @@ for part in "$@"; do
                 # shellcheck disable=SC2086
                 "$GPU_OBJS/bench_decode" $opt --batch $b \
                     --model "$LMD_SHARED/models/shapes/llama-2-7b" \
-                    --prompt 4032 --gen 64 --reps 1 || status=1
+                    --prompt 4032 --gen 64 --reps 1 --json >>"$kvout" \
+                    || status=1
             done
-        done ;;
+        done
+        grep -v '^{' "$kvout" || true
+        python3 tests/gpu/kv_ratios.py <"$kvout" || status=1
+        rm -f "$kvout" ;;
     serve)
         echo "== serving (lmd bench, 1000 requests at once)"
         sh tests/gpu/serve.sh llama-2-7b 1000 || status=1

@@ -373,12 +373,16 @@ main(int argc, char **argv)
            best_p, floor_b / 1e9, wbytes / 1e9,
            (unsigned long long) mem.kv_bytes_per_token, floor(fits));
     if (json) {
-        printf("{\"model\": \"%s\", \"weights\": \"%s\", \"batch\": %u, "
+        printf("{\"model\": \"%s\", \"weights\": \"%s\", \"kv\": \"%s\", "
+               "\"batch\": %u, \"context\": %u, "
                "\"decode_tok_s\": %.2f, \"prompt_tok_s\": %.1f, "
                "\"copy_gbs\": %.1f, \"floor_tok_s\": %.2f, "
-               "\"floor_tok_s_4276\": %.2f}\n", model, weights, batch,
+               "\"floor_tok_s_4276\": %.2f, \"kv_bytes_per_token\": %llu, "
+               "\"fits_2048\": %.0f}\n", model, weights,
+               kv_name != NULL ? kv_name : "16-bit", batch, prompt + gen,
                best_d, best_p, bw, bw * 1e9 / floor_b * batch,
-               ISSUE_BW_GBS * 1e9 / floor_b * batch);
+               ISSUE_BW_GBS * 1e9 / floor_b * batch,
+               (unsigned long long) mem.kv_bytes_per_token, floor(fits));
     }
     m->ops.engine.close(eng);
     free(in);
