@@ -225,9 +225,10 @@ struct att_kvq {
  *               (att_dim), so one 4-byte load of a value row serves four
  *               output tiles; the merge puts the dims back in order.
  *
- * Codes become numbers two at a time: the bytes are permuted into the
- * f16 pair (1024 + q0, 1024 + q1), then f16: minus 1024 and one fma
- * with the two positions' (step, lo); bf16: in f32. */
+ * Codes go into the operands two at a time, permuted into the f16 pair
+ * (1024 + q0, 1024 + q1): f16 (kvr_tile_f16) takes that pair as it is
+ * and applies the scales outside the mma; bf16 (kvr_tile) turns it into
+ * lo + q step in f32 first (kvr_p). */
 template <int HD, int BITS>
 struct att_kvr {
     static constexpr uint32_t  RB = HD * BITS / 8;
