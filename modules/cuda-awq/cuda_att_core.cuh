@@ -548,6 +548,63 @@ att_dec_merge(const struct att_args &a, float *mo, float (&o)[HD / 8][4],
 }
 
 
+/* A decode CTA (one sequence's new token, KV head blockIdx.y, part
+ * blockIdx.x of the key range; its G <= 16 query rows in one tile):
+ * the rows, the queries at qs, this thread's rows' positions and the
+ * key/value pipeline. */
+struct att_dec {
+    uint32_t         row0;          /* the token's row of q and out */
+    uint32_t         n_rows;        /* n_new * G */
+    uint32_t         qs;
+    uint32_t         rp[2];
+    struct att_pipe  pipe;
+};
+
+
+/* The start of a decode CTA: its rows, the queries' copy and the first
+ * tiles' in flight (one group), o zeroed. */
+template <class KV, int HD>
+static __device__ __forceinline__ void
+att_dec_begin(const struct att_args &a, char *sm, struct att_dec *d,
+    float (&o)[HD / 8][4])
+{
+    uint32_t  seq = blockIdx.z, kvh = blockIdx.y, G = a.group;
+    uint32_t  g = threadIdx.x % 32 / 4, n_new, first, i;
+
+    d->row0 = a.seq_start[seq];
+    n_new = a.seq_start[seq + 1] - d->row0;
+    d->n_rows = n_new * G;                  /* <= 16 */
+    first = a.seq_ctx[seq] - n_new;
+    d->qs = ptx_smem(sm);
+    d->pipe = att_pipe_init<KV>(a, seq, kvh, blockIdx.x, first,
+                                first + (d->n_rows - 1) / G, d->qs,
+                                16 * HD * 2);
+    att_load_q<HD>(a, d->qs, 16, d->row0, 0, d->n_rows, kvh);
+    att_kv_start<KV>(a, d->pipe);
+    for (i = 0; i < HD / 8; i++) {
+        o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    }
+    d->rp[0] = first + min(g, d->n_rows - 1) / G;
+    d->rp[1] = first + min(g + 8, d->n_rows - 1) / G;
+}
+
+
+/* The end of a decode CTA: once every copy has landed and every warp is
+ * done, the warps' rows merged (att_dec_merge) over the stages. */
+template <typename T, int HD, bool DPERM>
+static __device__ __forceinline__ void
+att_dec_end(const struct att_args &a, char *sm, const struct att_dec *d,
+    float (&o)[HD / 8][4], const float *m, const float *l)
+{
+    ptx_wait<0>();
+    __syncthreads();
+    att_dec_merge<T, HD, DPERM>(a, reinterpret_cast<float *>(sm
+                                                             + 16 * HD * 2),
+                                o, m, l, blockIdx.z, blockIdx.y, blockIdx.x,
+                                d->row0, d->n_rows);
+}
+
+
 /* Decode steps (one new token a sequence, G <= 16 query heads a KV
  * head): the G rows fit one warp's 16, so the four warps split each key
  * tile instead -- warp w scores positions 16 w .. 16 w + 15 of every
@@ -561,55 +618,29 @@ att_dec_kernel(const struct att_args a)
     pdl_wait();                 /* cuda_pdl.cuh */
     pdl_trigger();
 
-    constexpr uint32_t  QB = 16 * HD * 2;               /* query bytes */
     extern __shared__ __align__(128) char att_sm[];     /* Q|stages|fixed */
-    uint32_t            seq = blockIdx.z, kvh = blockIdx.y;
-    uint32_t            part = blockIdx.x, G = a.group;
     uint32_t            warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    uint32_t            g = lane / 4;
-    uint32_t            row0, n_new, first, n_rows, it, i;
-    uint32_t            qs, rp[2], ks, vs;
-    struct att_pipe     pipe;
+    uint32_t            it, i, ks, vs;
+    struct att_dec      d;
     uint32_t            qf[HD / 16 * 4];
     float               o[HD / 8][4];
     float               m[2] = { -INFINITY, -INFINITY }, l[2] = { 0, 0 };
 
-    row0 = a.seq_start[seq];
-    n_new = a.seq_start[seq + 1] - row0;
-    n_rows = n_new * G;                     /* <= 16 */
-    first = a.seq_ctx[seq] - n_new;
-    qs = ptx_smem(att_sm);
-    pipe = att_pipe_init<KV>(a, seq, kvh, part, first,
-                             first + (n_rows - 1) / G, qs, QB);
-
-    att_load_q<HD>(a, qs, 16, row0, 0, n_rows, kvh);
-    att_kv_start<KV>(a, pipe);
-    for (i = 0; i < HD / 8; i++) {
-        o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
-    }
-    rp[0] = first + min(g, n_rows - 1) / G;
-    rp[1] = first + min(g + 8, n_rows - 1) / G;
-
-    for (it = pipe.t0; it < pipe.t1; it++) {
-        att_kv_next<KV>(a, pipe, it, &ks, &vs);
-        if (it == pipe.t0) {
+    att_dec_begin<KV, HD>(a, att_sm, &d, o);
+    for (it = d.pipe.t0; it < d.pipe.t1; it++) {
+        att_kv_next<KV>(a, d.pipe, it, &ks, &vs);
+        if (it == d.pipe.t0) {
             /* the queries landed with the first tile: into registers,
              * where every tile's S = Q K^T takes them from */
             for (i = 0; i < HD / 16; i++) {
-                ptx_ldsm4(qf + i * 4, qs + att_off<HD>(lane % 16,
-                                                       i * 2 + lane / 16));
+                ptx_ldsm4(qf + i * 4, d.qs + att_off<HD>(lane % 16,
+                                                         i * 2 + lane / 16));
             }
         }
-        att_tile<T, HD, 2, true>(a, qs, qf, ks, vs, 0, warp * 16,
-                                 pipe.tlo + it * ATT_BN, rp, o, m, l);
+        att_tile<T, HD, 2, true>(a, d.qs, qf, ks, vs, 0, warp * 16,
+                                 d.pipe.tlo + it * ATT_BN, d.rp, o, m, l);
     }
-
-    /* Merge the warps: each puts (max, sum, unscaled output) of its two
-     * rows in shared memory (over the stages, now free). */
-    ptx_wait<0>();
-    __syncthreads();
-    att_dec_merge<T, HD, false>(a, reinterpret_cast<float *>(att_sm + QB),
-                                o, m, l, seq, kvh, part, row0, n_rows);
+    att_dec_end<T, HD, false>(a, att_sm, &d, o, m, l);
 }
 
 

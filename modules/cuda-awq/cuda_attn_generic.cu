@@ -16,6 +16,7 @@
 
 #include "cuda_kernels.h"
 #include "cuda_act.cuh"
+#include "cuda_att_warp.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -40,7 +41,7 @@ gen_attention_kernel(const T *q, const T *cache, struct cuda_kv kv,
     uint32_t                 seq, pos, lo, kvh, base, p, j, d, i, bs;
     float                   *qs = gen_q + warp * hd;
     float                    acc[GEN_MAX_DIMS], m = -INFINITY, l = 0.0f;
-    float                    s, cm, corr, w, wj;
+    float                    s, w, wj;
     const T                 *row, *krow;
     size_t                   vrow = 0, head_off, v_off;
 
@@ -76,22 +77,7 @@ gen_attention_kernel(const T *q, const T *cache, struct cuda_kv kv,
                 s = fmaf(qs[d], act_f32(krow[d]), s);
             }
         }
-        cm = s;
-        for (j = 16; j > 0; j /= 2) {
-            cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, j));
-        }
-        cm = fmaxf(cm, m);                      /* the new running max */
-        corr = m == -INFINITY ? 0.0f : expf(m - cm);
-        w = p <= pos ? expf(s - cm) : 0.0f;
-        s = w;
-        for (j = 16; j > 0; j /= 2) {
-            s += __shfl_xor_sync(0xffffffffu, s, j);
-        }
-        l = l * corr + s;
-        m = cm;
-        for (i = 0; i < GEN_MAX_DIMS; i++) {
-            acc[i] *= corr;
-        }
+        w = att_warp_softmax(s, p <= pos, &m, &l, acc);
         for (j = 0; j < 32 && base + j <= pos; j++) {
             wj = __shfl_sync(0xffffffffu, w, j);
             row = cache + __shfl_sync(0xffffffffu, vrow, j) + v_off;

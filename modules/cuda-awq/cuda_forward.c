@@ -256,10 +256,11 @@ cuda_prof_report(struct cuda_engine *e)
 
 /* ------------------------------------------------------------ the layers */
 
-/* A KV codec's view of the step and layer (lmd_kv_cuda_args). */
+/* A KV codec's view of the step (lmd_kv_cuda_args), made once a step;
+ * each layer sets its own a->layer. */
 static void
 cuda_codec_args(const struct cuda_engine *e, const struct cuda_step *st,
-    uint32_t layer, struct lmd_kv_cuda_args *a)
+    struct lmd_kv_cuda_args *a)
 {
     memset(a, 0, sizeof(*a));
     a->act = e->act;
@@ -273,7 +274,6 @@ cuda_codec_args(const struct cuda_engine *e, const struct cuda_step *st,
     a->run_bytes = e->kv.run_bytes;
     a->n_blocks = e->kv.n_blocks;
     a->block_size = e->kv.block_size;
-    a->layer = layer;
     a->n_tokens = st->n_tokens;
     a->n_seqs = st->n_seqs;
     a->max_seq_tokens = st->max_seq_tokens;
@@ -292,16 +292,14 @@ cuda_codec_args(const struct cuda_engine *e, const struct cuda_step *st,
 
 
 /* RoPE and the KV write of one layer: the engine's kernel, or with a
- * KV codec the codec's, which quantizes as it writes. */
+ * KV codec the codec's (ca: the step's args at this layer), which
+ * quantizes as it writes. */
 static int
 cuda_rope_write(struct cuda_engine *e, const struct cuda_step *st,
-    uint32_t layer, const float *bias)
+    const struct lmd_kv_cuda_args *ca, uint32_t layer, const float *bias)
 {
-    struct lmd_kv_cuda_args  ca;
-
     if (e->codec != NULL) {
-        cuda_codec_args(e, st, layer, &ca);
-        return e->codec->qkv_rope_write(&ca, e->a.qkv, bias, e->a.q);
+        return e->codec->qkv_rope_write(ca, e->a.qkv, bias, e->a.q);
     }
     return cuda_qkv_rope(e->act, e->a.qkv, bias, e->a.q, &e->kv, layer, st,
                          &e->d, e->stream);
@@ -312,17 +310,14 @@ cuda_rope_write(struct cuda_engine *e, const struct cuda_step *st,
  * for every step it takes, the decode kernel for the decode steps of the
  * head dims it does not (256), the generic one for the rest
  * (attn_generic 1: the fast kernels refused at the first call, without a
- * launch error; 2: LMD_CUDA_ATTENTION=generic, for every step). */
+ * launch error; 2: LMD_CUDA_ATTENTION=generic, for every step); with
+ * a KV codec, the codec's (it picks its kernel by shape). */
 static int
 cuda_attend(struct cuda_engine *e, const struct cuda_step *st,
-    uint32_t layer)
+    const struct lmd_kv_cuda_args *ca, uint32_t layer)
 {
-    struct lmd_kv_cuda_args  ca;
-
     if (e->codec != NULL) {
-        /* the codec picks its kernel by shape */
-        cuda_codec_args(e, st, layer, &ca);
-        return e->codec->attention(&ca, e->a.q, e->a.att, e->a.codec_work);
+        return e->codec->attention(ca, e->a.q, e->a.att, e->a.codec_work);
     }
     if (e->attn_generic == 0) {
         if (cuda_attention(e->act, e->a.q, &e->kv, layer, st, &e->d,
@@ -365,6 +360,7 @@ cuda_layers(struct cuda_engine *e, const struct cuda_step *st, uint32_t l,
     float                   *x = a->x;
     void                    *att = a->att;
     int                      act = e->act;
+    struct lmd_kv_cuda_args  ca;
 
 #define CUDA_RUN(call, op)                                                   \
     do {                                                                     \
@@ -379,21 +375,26 @@ cuda_layers(struct cuda_engine *e, const struct cuda_step *st, uint32_t l,
         e->prof.steps[e->prof.kind]++;
         cudaEventRecord(e->prof.ev[0], s);
     }
+    if (e->codec != NULL) {
+        cuda_codec_args(e, st, &ca);
+    }
     CUDA_RUN(cuda_embed(act, e->w.embed, st, a->x, d->hidden, s),
              CUDA_PROF_EMBED);
     for (layer = 0; layer < e->n_layers; layer++) {
         w = &e->w.layers[layer];
         last = layer + 1 == e->n_layers;
+        ca.layer = layer;
 
         CUDA_RUN(cuda_rmsnorm(act, x, w->attn_norm, a->xn, n, d->hidden,
                               d->eps, s), CUDA_PROF_NORM);
         CUDA_RUN(cuda_matmul(e, &w->wqkv, a->xn, n, a->qkv, 0),
                  CUDA_PROF_QKV);
-        CUDA_RUN(cuda_rope_write(e, st, layer, w->bqkv), CUDA_PROF_ROPE);
+        CUDA_RUN(cuda_rope_write(e, st, &ca, layer, w->bqkv),
+                 CUDA_PROF_ROPE);
         if (last && l == 0) {
             return 0;                       /* the cache is written */
         }
-        CUDA_RUN(cuda_attend(e, st, layer), CUDA_PROF_ATTN);
+        CUDA_RUN(cuda_attend(e, st, &ca, layer), CUDA_PROF_ATTN);
         if (last && l < n) {
             CUDA_RUN(cuda_gather_rows(a->att_rows, a->att, rows, l,
                                       d->q_dim, 2, s), CUDA_PROF_GATHER);

@@ -20,6 +20,7 @@
 
 #include "kv_cuda.h"
 #include "cuda_act.cuh"
+#include "cuda_att_warp.cuh"
 #include "cuda_att_core.cuh"
 
 #include <type_traits>
@@ -528,46 +529,26 @@ kvr_dec_kernel(const struct att_args a)
     pdl_trigger();
 
     typedef att_kvr<HD, BITS>  KV;
-    constexpr uint32_t  QB = 16 * HD * 2;               /* query bytes */
     extern __shared__ __align__(128) char att_sm[];     /* Q | stages */
-    uint32_t            seq = blockIdx.z, kvh = blockIdx.y;
-    uint32_t            part = blockIdx.x, G = a.group;
     uint32_t            warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     uint32_t            g = lane / 4, c = lane % 4;
-    uint32_t            row0, n_new, first, n_rows, it, i;
-    uint32_t            qs, rp[2], ks, vs;
-    struct att_pipe     pipe;
+    uint32_t            it, i, ks, vs;
+    struct att_dec      d;
     uint32_t            qf[HD / 16 * 4];
     float               o[HD / 8][4];
     float               m[2] = { -INFINITY, -INFINITY }, l[2] = { 0, 0 };
     float               qsum[2] = { 0, 0 }, ob[2] = { 0, 0 };
 
-    row0 = a.seq_start[seq];
-    n_new = a.seq_start[seq + 1] - row0;
-    n_rows = n_new * G;                     /* <= 16 */
-    first = a.seq_ctx[seq] - n_new;
-    qs = ptx_smem(att_sm);
-    pipe = att_pipe_init<KV>(a, seq, kvh, part, first,
-                             first + (n_rows - 1) / G, qs, QB);
-
-    att_load_q<HD>(a, qs, 16, row0, 0, n_rows, kvh);
-    att_kv_start<KV>(a, pipe);
-    for (i = 0; i < HD / 8; i++) {
-        o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
-    }
-    rp[0] = first + min(g, n_rows - 1) / G;
-    rp[1] = first + min(g + 8, n_rows - 1) / G;
-
-    for (it = pipe.t0; it < pipe.t1; it++) {
-        att_kv_next<KV>(a, pipe, it, &ks, &vs);
-        if (it == pipe.t0) {
+    att_dec_begin<KV, HD>(a, att_sm, &d, o);
+    for (it = d.pipe.t0; it < d.pipe.t1; it++) {
+        att_kv_next<KV>(a, d.pipe, it, &ks, &vs);
+        if (it == d.pipe.t0) {
             /* the queries, in the k order of kvr_tile: dims 16 kk + 4c
              * .. + 3 of rows g and g + 8 */
             for (i = 0; i < HD / 16; i++) {
-                uint2  r0 = ptx_lds64(qs + att_off<HD>(g, i * 2 + c / 2)
-                                      + (c % 2) * 8);
-                uint2  r8 = ptx_lds64(qs + att_off<HD>(g + 8, i * 2 + c / 2)
-                                      + (c % 2) * 8);
+                uint32_t  ch = i * 2 + c / 2, in = (c % 2) * 8;
+                uint2     r0 = ptx_lds64(d.qs + att_off<HD>(g, ch) + in);
+                uint2     r8 = ptx_lds64(d.qs + att_off<HD>(g + 8, ch) + in);
 
                 qf[i * 4] = r0.x;
                 qf[i * 4 + 1] = r8.x;
@@ -578,10 +559,11 @@ kvr_dec_kernel(const struct att_args a)
         }
         if (std::is_same<T, __half>::value) {
             kvr_tile_f16<HD, BITS>(a, qf, qsum, ks, vs, warp * 16,
-                                   pipe.tlo + it * ATT_BN, rp, o, m, l, ob);
+                                   d.pipe.tlo + it * ATT_BN, d.rp, o, m, l,
+                                   ob);
         } else {
             kvr_tile<T, HD, BITS>(a, qf, ks, vs, warp * 16,
-                                  pipe.tlo + it * ATT_BN, rp, o, m, l);
+                                  d.pipe.tlo + it * ATT_BN, d.rp, o, m, l);
         }
     }
     if (std::is_same<T, __half>::value) {
@@ -597,11 +579,7 @@ kvr_dec_kernel(const struct att_args a)
             }
         }
     }
-
-    ptx_wait<0>();
-    __syncthreads();
-    att_dec_merge<T, HD, true>(a, reinterpret_cast<float *>(att_sm + QB),
-                               o, m, l, seq, kvh, part, row0, n_rows);
+    att_dec_end<T, HD, true>(a, att_sm, &d, o, m, l);
 }
 
 
@@ -709,7 +687,7 @@ kva_gen_kernel(const struct lmd_kv_cuda_args a, const T *q, T *out)
     uint32_t                 blk = 0;
     float                   *qs = kva_q + warp * hd;
     float                    acc[KVA_GEN_DIMS], m = -INFINITY, l = 0.0f;
-    float                    s, cm, corr, w, wj;
+    float                    s, w, wj;
     size_t                   pbytes, rb, v_off;
     const char              *head_k;
 
@@ -753,22 +731,7 @@ kva_gen_kernel(const struct lmd_kv_cuda_args a, const T *q, T *out)
                                               ls), s);
             }
         }
-        cm = s;
-        for (j = 16; j > 0; j /= 2) {
-            cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, j));
-        }
-        cm = fmaxf(cm, m);                      /* the new running max */
-        corr = m == -INFINITY ? 0.0f : expf(m - cm);
-        w = p <= pos ? expf(s - cm) : 0.0f;
-        s = w;
-        for (j = 16; j > 0; j /= 2) {
-            s += __shfl_xor_sync(0xffffffffu, s, j);
-        }
-        l = l * corr + s;
-        m = cm;
-        for (i = 0; i < KVA_GEN_DIMS; i++) {
-            acc[i] *= corr;
-        }
+        w = att_warp_softmax(s, p <= pos, &m, &l, acc);
         for (j = 0; j < 32 && base + j <= pos; j++) {
             uint32_t     sl = (base + j) % bs;
             const char  *vrun = head_k + v_off

@@ -43,30 +43,12 @@
 #include <cuda_runtime.h>
 
 #include "cuda_kernels.h"
+#define GPU_RNG_SEED    0x2545f4914f6cdd1dull
 #include "gpu_check.h"
 
 #define PEAK_TFLOPS     784.0
 #define N_LAYERS        2
 #define LAYER           1
-
-static uint64_t  rng = 0x2545f4914f6cdd1dull;
-
-static double
-urand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double) (rng >> 11) * 0x1.0p-53 * 2.0 - 1.0;
-}
-
-
-static uint32_t
-irand(uint32_t n)
-{
-    return (uint32_t) ((urand() + 1.0) * 0.5 * n) % n;
-}
-
 
 /* One attention problem: the shapes, its sequences (cached prefix and
  * new tokens each), and everything on the host and the device. */
@@ -145,7 +127,7 @@ setup(struct problem *p, bool fill)
         perm[i] = i;
     }
     for (i = p->n_blocks - 1; i > 0; i--) {
-        std::swap(perm[i], perm[irand(i + 1)]);
+        std::swap(perm[i], perm[gpu_irand(i + 1)]);
     }
     p->table.assign((size_t) p->S * p->max_blocks, 0xffffffffu);
     for (i = 0, used = 0; i < p->S; i++) {
@@ -164,11 +146,11 @@ setup(struct problem *p, bool fill)
     if (fill) {
         p->cache.resize(elems);
         for (size_t e = 0; e < elems; e++) {
-            p->cache[e] = to16(p->act, (float) urand());
+            p->cache[e] = to16(p->act, (float) gpu_urand());
         }
         /* |q . k| * scale reaches ~10 with this spread */
         for (size_t e = 0; e < p->q.size(); e++) {
-            p->q[e] = to16(p->act, (float) (urand() * 3.0));
+            p->q[e] = to16(p->act, (float) (gpu_urand() * 3.0));
         }
     }
 

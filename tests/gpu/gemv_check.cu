@@ -29,18 +29,6 @@
 #include "cuda_kernels.h"
 #include "gpu_check.h"
 
-static uint64_t  rng = 0x9e3779b97f4a7c15ull;
-
-static double
-urand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double) (rng >> 11) * 0x1.0p-53 * 2.0 - 1.0;
-}
-
-
 static int
 check(int act, uint32_t m, uint32_t rows, uint32_t cols, int mode)
 {
@@ -52,13 +40,13 @@ check(int act, uint32_t m, uint32_t rows, uint32_t cols, int mode)
     size_t                 i, bad = 0;
 
     for (i = 0; i < w.size(); i++) {
-        w[i] = to16(act, (float) (urand() / sqrt((double) cols) * 1.7));
+        w[i] = to16(act, (float) (gpu_urand() / sqrt((double) cols) * 1.7));
     }
     for (i = 0; i < x.size(); i++) {
-        x[i] = to16(act, (float) urand());
+        x[i] = to16(act, (float) gpu_urand());
     }
     for (i = 0; i < y0.size(); i++) {
-        y0[i] = mode == 2 ? (float) urand() : NAN;
+        y0[i] = mode == 2 ? (float) gpu_urand() : NAN;
     }
     CK(cudaMalloc(&dw, w.size() * 2));
     CK(cudaMalloc(&dx, x.size() * 2));

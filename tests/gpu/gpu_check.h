@@ -33,6 +33,33 @@ extern "C" {
     } while (0)
 
 
+/* The checks' random inputs: xorshift64 from a seed a check may set
+ * (GPU_RNG_SEED, defined before this header), so each check's inputs
+ * are the same on every run.  gpu_urand: a double in [-1, 1);
+ * gpu_irand: an integer in [0, n). */
+#ifndef GPU_RNG_SEED
+#define GPU_RNG_SEED    0x9e3779b97f4a7c15ull
+#endif
+
+static inline double
+gpu_urand(void)
+{
+    static uint64_t  rng = GPU_RNG_SEED;
+
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double) (rng >> 11) * 0x1.0p-53 * 2.0 - 1.0;
+}
+
+
+static inline uint32_t
+gpu_irand(uint32_t n)
+{
+    return (uint32_t) ((gpu_urand() + 1.0) * 0.5 * n) % n;
+}
+
+
 /* v rounded to the act type (nearest even), as the bits the GPU reads. */
 static inline uint16_t
 to16(int act, double v)

@@ -63,25 +63,6 @@ extern "C" {
 #define N_LAYERS        2
 #define LAYER           1
 
-static uint64_t  rng = 0x9e3779b97f4a7c15ull;
-
-static double
-urand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double) (rng >> 11) * 0x1.0p-53 * 2.0 - 1.0;
-}
-
-
-static uint32_t
-irand(uint32_t n)
-{
-    return (uint32_t) ((urand() + 1.0) * 0.5 * n) % n;
-}
-
-
 struct seqs { uint32_t ctx, fresh; };
 
 /* One case: shapes, sequences (ctx positions each, the last `fresh` of
@@ -215,7 +196,7 @@ setup(struct kcase *c)
         perm[i] = i;
     }
     for (i = c->n_blocks - 1; i > 0; i--) {
-        std::swap(perm[i], perm[irand(i + 1)]);
+        std::swap(perm[i], perm[gpu_irand(i + 1)]);
     }
     c->table.assign((size_t) c->S * c->max_blocks, 0);
     for (i = 0, used = 0; i < c->S; i++) {
@@ -232,11 +213,11 @@ setup(struct kcase *c)
      * 64 of k and v 10x the rest */
     c->qkv.resize((size_t) c->P * c->qkv_dim);
     for (o = 0; o < c->qkv.size(); o++) {
-        double  v = urand();
+        double  v = gpu_urand();
 
         if (o % c->qkv_dim < (size_t) c->heads * c->hd) {
             v *= 3.0;
-        } else if (irand(64) == 0) {
+        } else if (gpu_irand(64) == 0) {
             v *= 10.0;
         }
         c->qkv[o] = to16(c->act, v);

@@ -163,25 +163,38 @@ PROMPTS = [
 ]
 
 
+def cpu_prefix(prompt, gap):
+    """The cpu engine's greedy text for prompt up to the first position
+    whose top-1 / top-2 logprob gap is under gap (another engine may
+    legitimately pick the other token there): (text, tokens kept,
+    tokens generated)."""
+    ref = complete("cpu", prompt, temperature=0, logprobs=2)
+    toks = ref["logprobs"]["tokens"]
+    k = len(toks)
+    for i, top in enumerate(ref["logprobs"]["top_logprobs"]):
+        lps = sorted(top.values(), reverse=True)
+        if len(lps) > 1 and lps[0] - lps[1] < gap:
+            k = i
+            break
+    return "".join(toks[:k]), k, len(toks)
+
+
+def check_prefix(name, model, prompt, gap):
+    """model's streamed greedy text starts with the cpu's (cpu_prefix);
+    returns (its text, tokens compared)."""
+    want, k, n = cpu_prefix(prompt, gap)
+    got, done = stream_text(dict(model=model, prompt=prompt, temperature=0,
+                                 max_tokens=48))
+    say(name, got.startswith(want) and done,
+        "%-40r %2d of %2d tokens equal to the cpu's," % (prompt, k, n))
+    return got, k
+
+
 def check_greedy():
     compared = 0
     for prompt in PROMPTS:
-        ref = complete("cpu", prompt, temperature=0, logprobs=2)
-        toks = ref["logprobs"]["tokens"]
-        tops = ref["logprobs"]["top_logprobs"]
-        k = len(toks)
-        for i, top in enumerate(tops):
-            lps = sorted(top.values(), reverse=True)
-            if len(lps) > 1 and lps[0] - lps[1] < 0.05:
-                k = i
-                break
-        want = "".join(toks[:k])
-        got, done = stream_text(dict(model="cuda", prompt=prompt,
-                                     temperature=0, max_tokens=48))
+        got, k = check_prefix("greedy", "cuda", prompt, 0.05)
         compared += k
-        say("greedy", got.startswith(want) and done,
-            "%-40r %2d of %2d tokens equal to the cpu's," % (prompt, k,
-                                                            len(toks)))
         host = complete("cuda", prompt, temperature=0, logprobs=1)["text"]
         say("device=host", host == got, "%-40r greedy," % prompt)
     say("greedy", compared >= 60, "%d tokens compared in all," % compared)
@@ -190,21 +203,7 @@ def check_greedy():
 def check_kv_int8():
     compared = 0
     for prompt in PROMPTS:
-        ref = complete("cpu", prompt, temperature=0, logprobs=2)
-        toks = ref["logprobs"]["tokens"]
-        k = len(toks)
-        for i, top in enumerate(ref["logprobs"]["top_logprobs"]):
-            lps = sorted(top.values(), reverse=True)
-            if len(lps) > 1 and lps[0] - lps[1] < 0.1:
-                k = i
-                break
-        want = "".join(toks[:k])
-        got, done = stream_text(dict(model="cuda8", prompt=prompt,
-                                     temperature=0, max_tokens=48))
-        compared += k
-        say("kv int8", got.startswith(want) and done,
-            "%-40r %2d of %2d tokens equal to the cpu's," % (prompt, k,
-                                                            len(toks)))
+        compared += check_prefix("kv int8", "cuda8", prompt, 0.1)[1]
     st, data = get("/metrics")
     blocks = [line for line in data.splitlines()
               if line.startswith("lmd_kv_blocks_total{")

@@ -260,10 +260,29 @@ case_ids(const cJSON *c, int32_t *ids, uint32_t cap)
 }
 
 
+/* stories260K's folder (under LMD_SHARED, default ../shared) and its
+ * expected.json; -1 with the case skipped where they are absent. */
+static int
+stories_paths(char *dir, size_t dlen, char *path, size_t plen)
+{
+    const char  *shared = getenv("LMD_SHARED");
+
+    snprintf(dir, dlen, "%s/models/stories260K",
+             shared != NULL && shared[0] ? shared : "../shared");
+    snprintf(path, plen, "%s/expected.json", dir);
+    if (access(path, R_OK) != 0) {
+        snprintf(reason, sizeof(reason), "%s is absent (set LMD_SHARED to "
+                 "the folder holding models/)", path);
+        lmd_test_skip(reason);
+        return -1;
+    }
+    return 0;
+}
+
+
 static void
 stories_check(const char *weights, double max_tol, double mean_tol)
 {
-    const char               *shared = getenv("LMD_SHARED");
     const struct lmd_module  *cuda, *cpu;
     struct mref_engine        ecpu, ecu;
     void                     *hcu = NULL, *hcpu = NULL;
@@ -281,13 +300,7 @@ stories_check(const char *weights, double max_tol, double mean_tol)
     memset(&ecpu, 0, sizeof(ecpu));
     memset(&ecu, 0, sizeof(ecu));
     memset(cm, 0, sizeof(cm));
-    snprintf(dir, sizeof(dir), "%s/models/stories260K",
-             shared != NULL && shared[0] ? shared : "../shared");
-    snprintf(path, sizeof(path), "%s/expected.json", dir);
-    if (access(path, R_OK) != 0) {
-        snprintf(reason, sizeof(reason), "%s is absent (set LMD_SHARED to "
-                 "the folder holding models/)", path);
-        lmd_test_skip(reason);
+    if (stories_paths(dir, sizeof(dir), path, sizeof(path)) != 0) {
         return;
     }
     cuda = cuda_module(&hcu);
@@ -417,7 +430,6 @@ LMD_TEST(stories_kv_codecs)
     static const char           *names[] = { "int8", "int4" };
     static const double          gaps[] = { KV_INT8_GAP, KV_INT4_GAP };
     static const double          means[] = { KV_INT8_MEAN, KV_INT4_MEAN };
-    const char                  *shared = getenv("LMD_SHARED");
     const char                  *mods = getenv("LMD_MODULES");
     const struct lmd_module     *cuda, *cpu;
     const struct lmd_kv_codec   *codec;
@@ -436,13 +448,7 @@ LMD_TEST(stories_kv_codecs)
 
     memset(&ecpu, 0, sizeof(ecpu));
     memset(&e16, 0, sizeof(e16));
-    snprintf(dir, sizeof(dir), "%s/models/stories260K",
-             shared != NULL && shared[0] ? shared : "../shared");
-    snprintf(path, sizeof(path), "%s/expected.json", dir);
-    if (access(path, R_OK) != 0) {
-        snprintf(reason, sizeof(reason), "%s is absent (set LMD_SHARED to "
-                 "the folder holding models/)", path);
-        lmd_test_skip(reason);
+    if (stories_paths(dir, sizeof(dir), path, sizeof(path)) != 0) {
         return;
     }
     cuda = cuda_module(&hcu);
